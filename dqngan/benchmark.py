@@ -1,0 +1,69 @@
+"""Side-by-side throughput: GAN-only vs joint (GAN + DQN) steps/s, and env transitions/s, in one process.
+
+Rounds alternate between the variants, so machine noise hits both alike; only the ratio is meant to be compared."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from typing import Any
+
+import torch
+
+from .config import make_config
+from .data import load_dataset
+from .device import pick_device
+from .trainer import Trainer
+
+
+def _timed(trainer: Trainer, seconds: float) -> tuple[int, float]:
+    s0, t0 = trainer.step_count, time.perf_counter()
+    trainer.run(seconds=seconds)
+    return trainer.step_count - s0, time.perf_counter() - t0
+
+
+def run_benchmark(preset: str = "cpu", seconds: float = 8.0, rounds: int = 3, device: str = "auto") -> dict[str, Any]:
+    dev = pick_device(device)
+    quiet = {"fid_every": 0, "grid_every": 10**6}
+    cfg = make_config(preset, quiet)
+    data = load_dataset(cfg.dataset)
+    gan = Trainer(cfg.replace(agent_every=0), device=dev, data=data)
+    joint = Trainer(cfg, device=dev, data=data)
+    # Warm up: the joint run must be past learning_starts, or its DQN updates would not be measured.
+    gan.run(steps=20)
+    need = max(cfg.learning_starts, cfg.q_batch)
+    while len(joint.replay) < need or joint.step_count < 20:
+        joint.run(steps=10)
+    totals = {"gan": [0, 0.0], "joint": [0, 0.0]}
+    for _ in range(rounds):
+        for name, tr in (("gan", gan), ("joint", joint)):
+            n, dt = _timed(tr, seconds)
+            totals[name][0] += n
+            totals[name][1] += dt
+    gan_rate = totals["gan"][0] / totals["gan"][1]
+    joint_rate = totals["joint"][0] / totals["joint"][1]
+
+    env, agent = joint.env, joint.agent
+    n_steps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        env.step(agent.act(env.obs(), 0.1, joint.gen))
+        n_steps += 1
+    env_rate = n_steps * env.n / (time.perf_counter() - t0)
+    return {
+        "device": str(dev), "preset": preset, "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+        "machine": platform.processor() or platform.machine(), "rounds": rounds, "seconds_per_round": seconds,
+        "gan_steps_per_s": round(gan_rate, 2), "joint_steps_per_s": round(joint_rate, 2),
+        "joint_over_gan": round(joint_rate / gan_rate, 3), "agent_every": cfg.agent_every,
+        "env_transitions_per_s": round(env_rate, 1), "n_envs": env.n,
+    }
+
+
+def format_report(r: dict[str, Any]) -> str:
+    verdict = "meets" if r["joint_over_gan"] >= 0.9 else "misses"
+    return (f"device {r['device']} ({r['cpus']} CPUs, {r['torch_threads']} torch threads), preset {r['preset']}, "
+            f"{r['rounds']} alternating rounds x {r['seconds_per_round']} s\n"
+            f"  GAN-only       {r['gan_steps_per_s']:8.2f} steps/s\n"
+            f"  joint GAN+DQN  {r['joint_steps_per_s']:8.2f} steps/s   ratio {r['joint_over_gan']:.3f} "
+            f"({verdict} the 0.9 target; agent step every {r['agent_every']} GAN steps)\n"
+            f"  env            {r['env_transitions_per_s']:8.1f} transitions/s ({r['n_envs']} envs per step)")

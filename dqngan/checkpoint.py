@@ -1,0 +1,286 @@
+"""Checkpoints: one directory each, safetensors + JSON only (nothing is ever unpickled), written atomically.
+
+Layout of DIR:
+    config.json               the full Config
+    weights.safetensors       G, G_ema, D, D_bar, Q, Q_target (keys prefixed "G." ...)
+    train_state.safetensors   optimizer tensors, replay memory, env state, directions, fixed noise, RNG state
+    train_state.json          counters, optimizer hyper-parameters, metric history
+    metrics.json              the latest metrics (step, FID, D scores, ...)
+    samples.png               raw | agent-refined samples from the fixed noise
+    manifest.json             sha256 and size of every file above; written last, so its presence marks completeness
+
+A save writes DIR.tmp, then swaps it in (DIR -> DIR.old, DIR.tmp -> DIR, delete DIR.old). A kill at any moment leaves
+one complete checkpoint among DIR, DIR.tmp and DIR.old, and `resolve` finds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .config import Config, ConfigError
+
+FORMAT = "dqngan-checkpoint/1"
+WEIGHTS = "weights.safetensors"
+STATE = "train_state.safetensors"
+STATE_JSON = "train_state.json"
+REQUIRED = ("config.json", WEIGHTS)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, incomplete, corrupt or does not match its config (one-line message)."""
+
+
+# ---------------------------------------------------------------------------------------------------- writing
+def save_checkpoint(trainer: Any, path: str | os.PathLike) -> Path:
+    """Write the trainer's full state to `path` atomically. Returns the path."""
+    path = Path(path)
+    tmp, old = _siblings(path)
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    with trainer._lock:
+        tensors, meta = trainer_state(trainer)
+        weights = {f"{name}.{k}": v for name, m in trainer._modules().items() for k, v in m.state_dict().items()}
+        _save_tensors(weights, tmp / WEIGHTS)
+        _save_tensors(tensors, tmp / STATE)
+        _write_json(tmp / STATE_JSON, meta)
+        _write_json(tmp / "config.json", trainer.cfg.to_dict())
+        _write_json(tmp / "metrics.json", latest_metrics(trainer))
+        if trainer.grids:
+            from .plots import save_grid_png
+            _, raw, refined = trainer.grids[-1]
+            save_grid_png(tmp / "samples.png", raw, refined)
+    files = sorted(p.name for p in tmp.iterdir())
+    _write_json(tmp / "manifest.json", {"format": FORMAT, "files": {f: _digest(tmp / f) for f in files}})
+    _fsync_dir(tmp)
+    if path.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
+    _fsync_dir(path.parent)
+    return path
+
+
+def trainer_state(trainer: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Everything besides the weights that an exact resume needs, as (tensors, JSON)."""
+    tensors: dict[str, torch.Tensor] = {}
+    meta: dict[str, Any] = {"format": FORMAT, "step": trainer.step_count, "agent_steps": trainer.agent_steps,
+                            "elapsed": trainer.elapsed, "optimizers": {}}
+    for name, opt in trainer._optims().items():
+        sd = opt.state_dict()
+        meta["optimizers"][name] = {"param_groups": sd["param_groups"]}
+        for idx, st in sd["state"].items():
+            for k, v in st.items():
+                tensors[f"{name}.{idx}.{k}"] = v
+    tensors.update(trainer.replay.state_dict())
+    env = trainer.env
+    tensors.update({"env.z": env.z, "env.t": env.t, "env.goal": env.goal, "env.phi": env.phi, "env.ret": env.ret,
+                    "env.final_z": env.final_z, "env.directions": env.directions, "fixed_z": trainer.fixed_z,
+                    "rng.gen": trainer.gen.get_state()})
+    meta["env_final_count"] = env.final_count
+    meta["history"] = trainer.history.to_dict()
+    return tensors, meta
+
+
+def latest_metrics(trainer: Any) -> dict[str, Any]:
+    h = trainer.history
+    keys = ("d_loss", "g_loss", "d_real", "d_fake", "d_refined", "td_loss", "episode_return", "fid", "epsilon")
+    out = {"step": trainer.step_count, "agent_steps": trainer.agent_steps, "train_seconds": round(trainer.elapsed, 2),
+           "device": str(trainer.device)}
+    out.update({k: h.last(k) for k in keys if h.last(k) is not None})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- reading
+def resolve(path: str | os.PathLike) -> Path:
+    """The complete checkpoint at `path`, falling back to an interrupted save's DIR.tmp or DIR.old."""
+    path = Path(path)
+    tmp, old = _siblings(path)
+    for cand in (path, tmp, old):
+        if (cand / "manifest.json").is_file():
+            return cand
+    if path.is_file():
+        raise CheckpointError(f"{path} is a file; a checkpoint is a directory (holding config.json and "
+                              f"{WEIGHTS})")
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}")
+    missing = [f for f in REQUIRED + ("manifest.json",) if not (path / f).is_file()]
+    raise CheckpointError(f"{path} is not a complete checkpoint (missing {', '.join(missing)})")
+
+
+def read_config(path: str | os.PathLike) -> Config:
+    path = resolve(path)
+    _verify_manifest(path)
+    try:
+        raw = json.loads((path / "config.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path / 'config.json'} is not valid JSON ({e})") from None
+    try:
+        return Config.from_dict(raw)
+    except (ConfigError, TypeError) as e:
+        raise CheckpointError(f"{path / 'config.json'}: {e}") from None
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "auto", data: Any = None,
+                    overrides: dict[str, Any] | None = None) -> Any:
+    """Rebuild a Trainer from a checkpoint; it continues exactly where the saved run stopped.
+
+    `overrides` may change config values that don't change any tensor shape (e.g. the dataset or logging knobs)."""
+    from .trainer import Trainer
+
+    path = resolve(path)
+    cfg = read_config(path)
+    if overrides:
+        try:
+            cfg = cfg.replace(**overrides)
+        except (ConfigError, TypeError) as e:
+            raise CheckpointError(str(e)) from None
+    weights = _load_tensors(path / WEIGHTS)
+    trainer = Trainer(cfg, device=device, data=data)
+    for name, module in trainer._modules().items():
+        _load_module(module, name, weights, path, cfg)
+    if (path / STATE).is_file():
+        tensors = _load_tensors(path / STATE)
+        try:
+            meta = json.loads((path / STATE_JSON).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise CheckpointError(f"{path / STATE_JSON} is unreadable ({e})") from None
+        try:
+            _restore_state(trainer, tensors, meta)
+        except (KeyError, ValueError, RuntimeError, TypeError) as e:
+            raise CheckpointError(f"{path}: training state does not match the config ({_short(e)})") from None
+    return trainer
+
+
+def _restore_state(trainer: Any, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    dev = trainer.device
+    for name, opt in trainer._optims().items():
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for key, v in tensors.items():
+            if key.startswith(name + "."):
+                _, idx, k = key.split(".", 2)
+                state.setdefault(int(idx), {})[k] = v.to(dev) if k != "step" else v
+        opt.load_state_dict({"state": state, "param_groups": meta["optimizers"][name]["param_groups"]})
+    trainer.replay.load_state_dict({k: v for k, v in tensors.items() if k.startswith("replay.")})
+    env = trainer.env
+    for k in ("z", "t", "goal", "phi", "ret", "final_z", "directions"):
+        cur = getattr(env, k)
+        new = tensors[f"env.{k}"].to(dev)
+        if new.shape != cur.shape:
+            raise ValueError(f"env.{k} has shape {list(new.shape)}, expected {list(cur.shape)}")
+        setattr(env, k, new)
+    env.final_count = int(meta["env_final_count"])
+    trainer.fixed_z = tensors["fixed_z"].to(dev)
+    trainer.gen.set_state(tensors["rng.gen"])
+    trainer.step_count, trainer.agent_steps = int(meta["step"]), int(meta["agent_steps"])
+    trainer.elapsed = float(meta.get("elapsed", 0.0))
+    from .history import History
+    trainer.history = History.from_dict(meta.get("history", {}), trainer.cfg.history_len)
+    # Restore the user's current learning rates (param_groups carried the saved ones).
+    trainer.set()
+
+
+def _load_module(module: torch.nn.Module, name: str, weights: dict[str, torch.Tensor], path: Path, cfg: Config
+                 ) -> None:
+    prefix = name + "."
+    sd = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
+    own = module.state_dict()
+    missing = sorted(set(own) - set(sd))
+    if missing:
+        raise CheckpointError(f"{path / WEIGHTS} lacks {prefix}{missing[0]} (and {len(missing) - 1} more); "
+                              f"not a dqngan checkpoint for this config")
+    for k, v in own.items():
+        if sd[k].shape != v.shape:
+            raise CheckpointError(
+                f"{path / WEIGHTS}: {prefix}{k} has shape {list(sd[k].shape)} but the config (width={cfg.width}, "
+                f"z_dim={cfg.z_dim}, n_dirs={cfg.n_dirs}) expects {list(v.shape)}")
+    module.load_state_dict(sd, strict=False)
+    extra = sorted(set(sd) - set(own))
+    if extra:
+        raise CheckpointError(f"{path / WEIGHTS} has unexpected tensor {prefix}{extra[0]}")
+
+
+# ---------------------------------------------------------------------------------------------------- helpers
+def _siblings(path: Path) -> tuple[Path, Path]:
+    return path.with_name(path.name + ".tmp"), path.with_name(path.name + ".old")
+
+
+def _save_tensors(tensors: dict[str, torch.Tensor], file: Path) -> None:
+    # safetensors wants contiguous CPU tensors that don't share memory
+    save_file({k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}, str(file))
+    _fsync(file)
+
+
+def _load_tensors(file: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(file))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{file} is not a valid safetensors file ({_short(e)}); pickle or torch.save files "
+                              f"are never loaded") from None
+
+
+def _verify_manifest(path: Path) -> None:
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+        files = manifest["files"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{path / 'manifest.json'} is unreadable ({_short(e)})") from None
+    if manifest.get("format") != FORMAT:
+        raise CheckpointError(f"{path} has format {manifest.get('format')!r}; this version reads {FORMAT}")
+    for name, want in files.items():
+        f = path / name
+        if not f.is_file():
+            raise CheckpointError(f"{path} is incomplete: {name} is missing")
+        if _digest(f) != want:
+            raise CheckpointError(f"{f} is corrupt (size or checksum differs from manifest.json)")
+
+
+def _digest(file: Path) -> dict[str, Any]:
+    h = hashlib.sha256()
+    with open(file, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return {"sha256": h.hexdigest(), "size": file.stat().st_size}
+
+
+def _write_json(file: Path, obj: Any) -> None:
+    with open(file, "w") as fh:
+        json.dump(obj, fh, indent=2, sort_keys=True, default=_json_default)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _fsync(file: Path) -> None:
+    with open(file, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(d: Path) -> None:
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _short(e: BaseException) -> str:
+    return str(e).splitlines()[0][:200] if str(e) else type(e).__name__

@@ -1,0 +1,262 @@
+"""`python -m dqngan {train,sample,bench} ...`: thin wrappers around the engine with one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from .checkpoint import CheckpointError
+from .config import ConfigError
+from .data import DataError
+from .device import DeviceError
+
+# Errors a user can cause: reported as one line, exit code 2 (bad arguments) or 1 (bad data / files).
+USER_ERRORS = (ConfigError, CheckpointError, DataError, DeviceError, FileNotFoundError, PermissionError)
+
+
+class CLIError(Exception):
+    """A user-facing failure: printed as one line."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse prints usage + message; we want one line
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return v
+
+
+def _digit(text: str) -> int:
+    if text not in [str(i) for i in range(10)]:
+        raise argparse.ArgumentTypeError(f"a goal is a digit 0-9, got {text!r}")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(prog="dqngan", description="DQN-GAN Lab: a DCGAN plus a DQN agent that steers its latent space.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    t = sub.add_parser("train", help="train (or resume) a GAN + agent; DIR always holds the latest checkpoint",
+                       description="Train the GAN and the agent in one loop. DIR is saved atomically every "
+                                   "--save-every seconds and at the end (Ctrl-C saves too).")
+    t.add_argument("--out", required=True, metavar="DIR", help="checkpoint directory to write")
+    g = t.add_mutually_exclusive_group()
+    g.add_argument("--steps", type=_positive_int, help="train this many more steps")
+    g.add_argument("--seconds", type=_positive_float, help="train for this many seconds")
+    t.add_argument("--resume", metavar="DIR", help="continue from this checkpoint (same step counter and RNG)")
+    t.add_argument("--save-every", type=_positive_float, default=60.0, metavar="SECONDS",
+                   help="checkpoint interval in seconds (default 60)")
+    t.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    t.add_argument("--seed", type=int, help="random seed (default 0)")
+    t.add_argument("--dataset", help="mnist5k (embedded, default), mnist, fashion-mnist, or a folder of images")
+    t.add_argument("--preset", help="cpu (default on CPU), gpu (default on CUDA), tiny, canonical, wgan-gp, hinge")
+    t.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="override config values")
+    t.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    s = sub.add_parser("sample", help="draw samples from a checkpoint as .npy (N x 28 x 28 uint8) or .png grid")
+    s.add_argument("--checkpoint", required=True, metavar="DIR")
+    s.add_argument("--n", type=_positive_int, default=64)
+    s.add_argument("--out", required=True, metavar="FILE", help="output .npy or .png")
+    s.add_argument("--refine", action="store_true", help="let the trained agent refine each z greedily")
+    s.add_argument("--goal", type=_digit, help="steer towards this digit (implies --refine)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+
+    b = sub.add_parser("bench", help="GAN-only vs joint steps/s and env transitions/s, side by side")
+    b.add_argument("--seconds", type=_positive_float, default=8.0, help="seconds per measurement round")
+    b.add_argument("--rounds", type=_positive_int, default=3, help="alternating rounds per variant")
+    b.add_argument("--preset", default="cpu")
+    b.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    b.add_argument("--json", action="store_true")
+    return p
+
+
+# ---------------------------------------------------------------------------------------------------- commands
+def cmd_train(a: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .checkpoint import load_checkpoint, save_checkpoint
+    from .config import make_config, parse_overrides
+    from .data import load_dataset
+    from .device import pick_device
+    from .trainer import Trainer
+
+    device = pick_device(a.device)
+    overrides = parse_overrides(a.set)
+    if a.seed is not None:
+        overrides["seed"] = a.seed
+    if a.dataset is not None:
+        overrides["dataset"] = a.dataset
+    out = Path(a.out)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out} exists and is not a directory")
+    if a.resume:
+        if a.preset:
+            raise CLIError("--preset cannot be combined with --resume (the checkpoint's config is used)")
+        trainer = load_checkpoint(a.resume, device=device, overrides=overrides)
+        trainer.data  # load now, so a missing dataset fails before any training
+    else:
+        preset = a.preset or ("gpu" if device.type == "cuda" else "cpu")
+        cfg = make_config(preset, overrides)
+        trainer = Trainer(cfg, device=device, data=load_dataset(cfg.dataset))
+
+    start_step, t0 = trainer.step_count, time.monotonic()
+    last_save = [time.monotonic()]
+    total = a.steps if a.steps else (int(a.seconds) if a.seconds else None)
+    bar = tqdm(total=total, unit="step" if a.steps else "s", disable=a.no_progress, dynamic_ncols=True,
+               desc="train", file=sys.stderr)
+
+    def on_step(tr: Any) -> None:
+        if a.steps:
+            bar.update(1)
+        else:
+            bar.n = min(total or 0, int(time.monotonic() - t0)) if total else tr.step_count - start_step
+            bar.refresh()
+        if tr.step_count % 10 == 0:
+            h = tr.history
+            bar.set_postfix(step=tr.step_count, d=_fmt(h.last("d_loss")), g=_fmt(h.last("g_loss")),
+                            td=_fmt(h.last("td_loss")), fid=_fmt(h.last("fid")), refresh=False)
+        if time.monotonic() - last_save[0] >= a.save_every:
+            save_checkpoint(tr, out)
+            last_save[0] = time.monotonic()
+
+    stop = _StopFlag()
+    interrupted = False
+    try:
+        ok = trainer.run(steps=a.steps, seconds=a.seconds, on_step=lambda tr: (on_step(tr), stop.check()))
+    except _Interrupted:
+        ok, interrupted = True, True
+    finally:
+        stop.restore()
+        bar.close()
+    seconds = time.monotonic() - t0
+    fid = trainer.fid() if ok else None
+    if fid is not None:
+        trainer.history.add(trainer.step_count, fid=fid)
+    save_checkpoint(trainer, out)
+    steps = trainer.step_count - start_step
+    summary = {"steps": steps, "step": trainer.step_count, "seconds": round(seconds, 3),
+               "steps_per_s": round(steps / seconds, 3) if seconds > 0 else None, "checkpoint": str(out),
+               "device": str(trainer.device), "fid": fid, "interrupted": interrupted}
+    if not ok:
+        print(f"dqngan: training stopped: {trainer.message}; saved the last good state to {out}", file=sys.stderr)
+        summary["error"] = trainer.message
+    elif not a.json:
+        fid_txt = f", FID {fid:.2f}" if fid is not None else ""
+        print(f"trained {steps} steps in {seconds:.1f} s ({summary['steps_per_s']} steps/s){fid_txt}; "
+              f"checkpoint: {out}")
+    if a.json:
+        print(json.dumps(summary))
+    return 0 if ok else 1
+
+
+def cmd_sample(a: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from .checkpoint import load_checkpoint
+    from .plots import grid_image, save_png
+
+    suffix = Path(a.out).suffix.lower()
+    if suffix not in (".npy", ".png"):
+        raise CLIError(f"--out must end in .npy or .png, got {a.out!r}")
+    if not Path(a.out).parent.exists() and str(Path(a.out).parent) not in ("", "."):
+        raise CLIError(f"the folder of --out ({Path(a.out).parent}) does not exist")
+    trainer = load_checkpoint(a.checkpoint, device=a.device)
+    goal = None
+    if a.goal is not None:
+        if trainer.cfg.beta_goal <= 0:
+            raise CLIError("this checkpoint's agent was trained without goals (beta_goal=0); "
+                           "train with --set beta_goal=1 to use --goal")
+        goal = torch.full((a.n,), a.goal, dtype=torch.long, device=trainer.device)
+    z = torch.randn(a.n, trainer.cfg.z_dim, generator=torch.Generator().manual_seed(a.seed))
+    images = trainer.generate(z, refine=a.refine or goal is not None, goal=goal).numpy()
+    if suffix == ".npy":
+        np.save(a.out, images)
+    else:
+        save_png(a.out, grid_image(images), scale=2)
+    print(f"wrote {a.n} samples to {a.out}")
+    return 0
+
+
+def cmd_bench(a: argparse.Namespace) -> int:
+    from .benchmark import format_report, run_benchmark
+
+    result = run_benchmark(preset=a.preset, seconds=a.seconds, rounds=a.rounds, device=a.device)
+    print(json.dumps(result) if a.json else format_report(result))
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"train": cmd_train, "sample": cmd_sample,
+                                                             "bench": cmd_bench}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    try:
+        return COMMANDS[a.command](a)
+    except (CLIError, *USER_ERRORS) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"dqngan {a.command}: error: {msg}", file=sys.stderr)
+        return 2 if isinstance(e, (CLIError, ConfigError, DeviceError)) else 1
+
+
+# ---------------------------------------------------------------------------------------------------- helpers
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3g}"
+
+
+class _Interrupted(Exception):
+    pass
+
+
+class _StopFlag:
+    """Ctrl-C / SIGTERM set a flag; training stops after the current step (never half-way through it), then saves."""
+
+    def __init__(self) -> None:
+        self.hit = False
+        self.saved: dict[int, Any] = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.saved[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.hit = True
+
+    def check(self) -> None:
+        if self.hit:
+            raise _Interrupted
+
+    def restore(self) -> None:
+        for sig, old in self.saved.items():
+            signal.signal(sig, old)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

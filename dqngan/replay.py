@@ -1,0 +1,56 @@
+"""Replay memory of (z, a, z', t, done, goal). Rewards are not stored: they are recomputed with the current D_bar
+when a batch is sampled ("reward relabelling"), so they never go stale as D moves."""
+
+from __future__ import annotations
+
+import torch
+
+from .env import Transition
+
+FIELDS = ("z", "action", "z_next", "t", "done", "goal")
+
+
+class ReplayBuffer:
+    def __init__(self, capacity: int, z_dim: int, device: torch.device):
+        self.capacity = capacity
+        self.device = device
+        self.data = {
+            "z": torch.zeros(capacity, z_dim, device=device),
+            "action": torch.zeros(capacity, dtype=torch.long, device=device),
+            "z_next": torch.zeros(capacity, z_dim, device=device),
+            "t": torch.zeros(capacity, dtype=torch.long, device=device),
+            "done": torch.zeros(capacity, dtype=torch.bool, device=device),
+            "goal": torch.zeros(capacity, dtype=torch.long, device=device),
+        }
+        self.pos = 0  # next write index
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, tr: Transition) -> None:
+        n = tr.z.shape[0]
+        idx = (self.pos + torch.arange(n, device=self.device)) % self.capacity
+        for name in FIELDS:
+            self.data[name][idx] = getattr(tr, name).to(self.device)
+        self.pos = (self.pos + n) % self.capacity
+        self.size = min(self.size + n, self.capacity)
+
+    def sample(self, batch: int, gen: torch.Generator) -> Transition:
+        idx = torch.randint(0, self.size, (batch,), generator=gen, device=gen.device).to(self.device)
+        return Transition(**{name: self.data[name][idx] for name in FIELDS})
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        # Only the filled part is saved, so a checkpoint stays small early in training.
+        n = self.size
+        out = {f"replay.{k}": v[:n].clone() for k, v in self.data.items()}
+        out["replay.meta"] = torch.tensor([self.pos, self.size, self.capacity])
+        return out
+
+    def load_state_dict(self, sd: dict[str, torch.Tensor]) -> None:
+        pos, size, cap = (int(v) for v in sd["replay.meta"])
+        if cap != self.capacity:
+            raise ValueError(f"replay capacity {cap} in the checkpoint differs from buffer_size={self.capacity}")
+        for k in FIELDS:
+            self.data[k][:size] = sd[f"replay.{k}"].to(self.device)
+        self.pos, self.size = pos, size

@@ -1,0 +1,460 @@
+"""The joint training loop: {n_critic D steps on real vs G(z) mixed with agent-refined G(z_T)}, {G step}, {DQN steps}.
+
+One `Trainer` runs synchronously (`run`, for the CLI) or in a background thread (`start / pause / resume / step / stop`,
+for the app). Other threads talk to it only through those commands, `set` (live knobs) and `snapshot()`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+import traceback
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from . import losses
+from .agent import DQNAgent, linear_epsilon
+from .config import LIVE_KEYS, Config, ConfigError
+from .data import BatchSampler, ImageData, load_dataset, to_uint8
+from .device import autocast, pick_device
+from .directions import action_labels, action_moves, compute_directions
+from .env import LatentEnv, Potential, observe, state_dim
+from .history import History
+from .models import Discriminator, Generator, dcgan_init, frozen_copy, polyak_update
+from .replay import ReplayBuffer
+
+N_FIXED = 64  # fixed noise for sample grids and Q-value probes (an 8x8 grid)
+GOOD_EVERY = 25  # steps between in-memory copies of the last finite state
+MAX_GRIDS = 120  # sample-grid timeline length (thinned like the scalar history)
+
+
+class Trainer:
+    def __init__(self, cfg: Config, device: str | torch.device = "auto", data: ImageData | None = None):
+        self.cfg = cfg.validate()
+        self.device = device if isinstance(device, torch.device) else pick_device(device)
+        self._data = data  # loaded on first use, so sampling from a checkpoint needs no dataset
+        self._sampler: BatchSampler | None = None
+        self.gen = torch.Generator().manual_seed(cfg.seed)  # every random draw of the run, so resume is exact
+        dev = self.device
+
+        torch.manual_seed(cfg.seed)  # weight initialisation only
+        self.G = Generator(cfg.z_dim, cfg.width).to(dev)
+        self.D = Discriminator(cfg.width, cfg.d_norm).to(dev)
+        dcgan_init(self.G)
+        dcgan_init(self.D)
+        self.G_ema = frozen_copy(self.G)
+        self.D_bar = frozen_copy(self.D)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+
+        n_actions = 2 * cfg.n_dirs + 1
+        self.labels = action_labels(cfg.n_dirs)
+        self.agent = DQNAgent(state_dim(cfg.z_dim), n_actions, cfg.q_hidden, cfg.q_lr, cfg.gamma, cfg.q_tau,
+                              cfg.grad_clip, dev)
+        self.replay = ReplayBuffer(cfg.buffer_size, cfg.z_dim, dev)
+        self.reward_classifier = self._maybe_reward_classifier()
+        self.potential = Potential(self.G_ema, self.D_bar, cfg.lam_prior, cfg.beta_goal, self.reward_classifier,
+                                   amp=cfg.amp)
+        directions = compute_directions(cfg.directions, self.G_ema, cfg.n_dirs, self.gen)
+        self.env = LatentEnv(self.potential, directions, cfg.delta, cfg.horizon, cfg.n_envs, self.gen,
+                             goals=cfg.beta_goal > 0)
+        self.fixed_z = torch.randn(N_FIXED, cfg.z_dim, generator=self.gen).to(dev)
+
+        self.step_count = 0
+        self.agent_steps = 0
+        self.elapsed = 0.0  # seconds spent training, accumulated across resumes
+        self.history = History(cfg.history_len)
+        self.grids: list[tuple[int, np.ndarray, np.ndarray]] = []
+        self._acc: dict[str, list[float]] = {}
+        self._fid: Any = None  # FIDScorer, built on first use
+
+        # control state (guarded by _cv); models are guarded by _lock
+        self._lock = threading.RLock()
+        self._cv = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._status = "idle"
+        self._budget: int | None = None
+        self._stop = False
+        self.error: str | None = None
+        self.error_trace: str | None = None
+        self.message: str | None = None
+        self._version = 0
+        self._rate = 0.0
+        self._good: dict | None = None
+
+    @property
+    def data(self) -> ImageData:
+        if self._data is None:
+            self._data = load_dataset(self.cfg.dataset)
+        return self._data
+
+    @property
+    def sampler(self) -> BatchSampler:
+        if self._sampler is None:
+            self._sampler = BatchSampler(self.data, self.gen)
+        return self._sampler
+
+    # ------------------------------------------------------------------------------------------------ one step
+    def train_step(self) -> dict[str, float]:
+        """One GAN iteration, plus an agent step every `agent_every` iterations."""
+        cfg = self.cfg
+        if self.step_count % GOOD_EVERY == 0 and self._last_finite():
+            self._good = self._capture()
+        stats = self._gan_step()
+        polyak_update(self.G_ema, self.G, 1.0 - cfg.ema_decay)
+        polyak_update(self.D_bar, self.D, cfg.dbar_tau)
+        if self._agent_active() and self.step_count % cfg.agent_every == 0:
+            stats.update(self._agent_step())
+        self.step_count += 1
+        if self.step_count % cfg.dirs_every == 0 and cfg.directions in ("sefa", "pca"):
+            self.env.directions = compute_directions(cfg.directions, self.G_ema, cfg.n_dirs, self.gen)
+        self._record(stats)
+        return stats
+
+    def _agent_active(self) -> bool:
+        return self.cfg.agent_every > 0 and self.step_count >= self.cfg.agent_start
+
+    def _gan_step(self) -> dict[str, float]:
+        cfg, dev, bs = self.cfg, self.device, self.cfg.batch_size
+        stats: dict[str, float] = {}
+        for _ in range(cfg.n_critic):
+            real = self.sampler.next(bs).to(dev)
+            z = self._randn(bs)
+            n_ref = int(round(cfg.refined_frac * bs)) if self._agent_active() else 0
+            z_ref = self.env.sample_final(n_ref, self.gen) if n_ref else None
+            if z_ref is not None:
+                z = torch.cat([z_ref, z[n_ref:]])  # D also sees what the agent makes, so it can't stay fooled
+            with torch.no_grad(), autocast(dev, cfg.amp):
+                fake = self.G(z).float()
+            with autocast(dev, cfg.amp):
+                d_real, d_fake = self.D(real).float(), self.D(fake).float()
+            target = None
+            if cfg.real_label < 1.0:  # one-sided label smoothing
+                target = cfg.real_label + (1 - cfg.real_label) * torch.rand(bs, generator=self.gen).to(dev)
+            loss_d = losses.d_loss(cfg.loss, d_real, d_fake, target)
+            if cfg.loss == "wgan-gp":
+                gp_gen = None if dev.type != "cpu" else self.gen
+                loss_d = loss_d + cfg.gp_weight * losses.gradient_penalty(self.D, real, fake, gp_gen)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+        stats["d_loss"] = float(loss_d.detach())
+        stats["d_real"] = float(d_real.detach().mean())
+        if z_ref is not None:
+            stats["d_refined"] = float(d_fake[:n_ref].detach().mean())
+            stats["d_fake"] = float(d_fake[n_ref:].detach().mean())
+        else:
+            stats["d_fake"] = float(d_fake.detach().mean())
+
+        z = self._randn(bs)
+        with autocast(dev, cfg.amp):
+            loss_g = losses.g_loss(cfg.loss, self.D(self.G(z)).float())
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        stats["g_loss"] = float(loss_g.detach())
+        return stats
+
+    def _agent_step(self) -> dict[str, float]:
+        """act -> store -> (sample -> relabel -> Double-DQN target -> loss -> Polyak sync) x dqn_updates."""
+        cfg = self.cfg
+        eps = self.epsilon()
+        actions = self.agent.act(self.env.obs(), eps, self.gen)
+        tr, _, finished = self.env.step(actions)
+        self.replay.add(tr)
+        self.agent_steps += 1
+        stats: dict[str, float] = {"epsilon": eps}
+        if finished:
+            stats["episode_return"] = float(np.mean(finished))
+        if len(self.replay) >= max(cfg.learning_starts, cfg.q_batch):
+            td = []
+            for _ in range(cfg.dqn_updates):
+                b = self.replay.sample(cfg.q_batch, self.gen)
+                reward = self.relabel(b.z, b.action, b.z_next, b.goal)
+                obs = observe(b.z, b.t, b.goal, cfg.horizon)
+                obs_next = observe(b.z_next, b.t + 1, b.goal, cfg.horizon)
+                td.append(self.agent.update(obs, b.action, reward, obs_next, b.done))
+                self.agent.sync()
+            if td:
+                stats["td_loss"] = float(np.mean(td))
+        return stats
+
+    def relabel(self, z: torch.Tensor, action: torch.Tensor, z_next: torch.Tensor, goal: torch.Tensor
+                ) -> torch.Tensor:
+        """Rewards Phi(z') - Phi(z) recomputed with the current D_bar (stop moves nothing: reward 0)."""
+        n = z.shape[0]
+        phi = self.potential(torch.cat([z, z_next]), torch.cat([goal, goal]))
+        return torch.where(action == 0, torch.zeros(n, device=z.device), phi[n:] - phi[:n])
+
+    def epsilon(self) -> float:
+        c = self.cfg
+        return linear_epsilon(self.agent_steps, c.eps_start, c.eps_end, c.eps_decay)
+
+    def _randn(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.cfg.z_dim, generator=self.gen).to(self.device)
+
+    # ------------------------------------------------------------------------------------------------ sampling
+    @torch.no_grad()
+    def refine(self, z: torch.Tensor, goal: torch.Tensor | None = None, steps: int | None = None
+               ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Greedy rollout of the agent from z: returns z_T and the actions taken at each step (0 once stopped)."""
+        cfg = self.cfg
+        steps = cfg.horizon if steps is None else steps
+        z = z.to(self.device)
+        goal = torch.full((z.shape[0],), -1, dtype=torch.long, device=self.device) if goal is None else goal
+        active = torch.ones(z.shape[0], dtype=torch.bool, device=self.device)
+        actions_taken = []
+        for t in range(steps):
+            obs = observe(z, torch.full_like(goal, t), goal, cfg.horizon)
+            a = self.agent.q(obs).argmax(1)
+            a = torch.where(active, a, torch.zeros_like(a))
+            actions_taken.append(a)
+            z = z + action_moves(a, self.env.directions, cfg.delta)
+            active &= a != 0
+            if not active.any():
+                break
+        return z, actions_taken
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, refine: bool = False, goal: torch.Tensor | None = None) -> torch.Tensor:
+        """uint8 images (N, 28, 28) from G_ema, optionally after the agent's greedy refinement."""
+        with self._lock:
+            if refine:
+                z, _ = self.refine(z, goal)
+            out = []
+            for chunk in z.to(self.device).split(500):
+                with autocast(self.device, self.cfg.amp):
+                    out.append(self.G_ema(chunk).float())
+            return to_uint8(torch.cat(out).cpu())
+
+    @torch.no_grad()
+    def probe_q(self) -> list[float]:
+        """Mean Q per action over the fixed probe states (fixed noise, t = 0, no goal)."""
+        goal = torch.full((N_FIXED,), -1, dtype=torch.long, device=self.device)
+        obs = observe(self.fixed_z, torch.zeros_like(goal), goal, self.cfg.horizon)
+        return self.agent.q(obs).mean(0).tolist()
+
+    def fid(self, n: int | None = None) -> float | None:
+        """FID of G_ema on the metric classifier's features (MNIST-like data only), or None."""
+        if self._fid is None:
+            from .metrics import FIDScorer, load_classifier
+            if self.data.name not in ("mnist5k", "mnist"):
+                return None
+            try:
+                clf = load_classifier("metric", self.device)
+            except FileNotFoundError:
+                return None
+            self._fid = FIDScorer(self.data.images, n=n or self.cfg.fid_n, device=self.device, classifier=clf)
+        z = torch.randn(self._fid.n, self.cfg.z_dim, generator=torch.Generator().manual_seed(12345))
+        return float(self._fid.score(self.generate(z)))
+
+    # ------------------------------------------------------------------------------------------------ logging
+    def _record(self, stats: dict[str, float]) -> None:
+        cfg, step = self.cfg, self.step_count
+        for k, v in stats.items():
+            self._acc.setdefault(k, []).append(v)
+        if step % cfg.log_every == 0:
+            means = {k: float(np.mean(v)) for k, v in self._acc.items()}
+            self._acc = {}
+            means["epsilon"] = self.epsilon()
+            if self.agent_steps:
+                means["q_probe"] = self.probe_q()
+            self.history.add(step, **means)
+        if step % cfg.grid_every == 0 or step == 1:
+            self._record_grid()
+        if cfg.fid_every and step % cfg.fid_every == 0:
+            self.history.add(step, fid=self.fid())
+        self._version += 1
+
+    def _record_grid(self) -> None:
+        raw = self.generate(self.fixed_z).numpy()
+        refined = self.generate(self.fixed_z, refine=True).numpy() if self.agent_steps else raw
+        self.grids.append((self.step_count, raw, refined))
+        if len(self.grids) > MAX_GRIDS:  # thin, but always keep the newest grid
+            self.grids = self.grids[::2] + ([self.grids[-1]] if len(self.grids) % 2 == 0 else [])
+
+    def _last_finite(self) -> bool:
+        last = {k: v[-1] for k, v in self._acc.items() if v}
+        return all(math.isfinite(x) for x in last.values())
+
+    # ------------------------------------------------------------------------------------------------ safety net
+    def _capture(self) -> dict:
+        return {
+            "modules": {k: copy.deepcopy(m.state_dict()) for k, m in self._modules().items()},
+            "optims": {k: copy.deepcopy(o.state_dict()) for k, o in self._optims().items()},
+            "step": self.step_count, "agent_steps": self.agent_steps, "gen": self.gen.get_state(),
+        }
+
+    def _restore(self, good: dict) -> None:
+        for k, m in self._modules().items():
+            m.load_state_dict(good["modules"][k])
+        for k, o in self._optims().items():
+            o.load_state_dict(good["optims"][k])
+        self.step_count, self.agent_steps = good["step"], good["agent_steps"]
+        self.gen.set_state(good["gen"])
+        self.history.truncate(self.step_count)
+        self.env.directions = compute_directions(self.cfg.directions, self.G_ema, self.cfg.n_dirs, self.gen)
+        self.env.reset()
+        self._acc = {}
+
+    def _modules(self) -> dict[str, torch.nn.Module]:
+        return {"G": self.G, "G_ema": self.G_ema, "D": self.D, "D_bar": self.D_bar, "Q": self.agent.q,
+                "Q_target": self.agent.q_target}
+
+    def _optims(self) -> dict[str, torch.optim.Optimizer]:
+        return {"opt_g": self.opt_g, "opt_d": self.opt_d, "opt_q": self.agent.opt}
+
+    def _safe_step(self) -> bool:
+        """Train one step; on a non-finite loss, rewind to the last good state and report. Returns False then."""
+        with self._lock:
+            t0 = time.perf_counter()
+            stats = self.train_step()
+            dt = time.perf_counter() - t0
+            self.elapsed += dt
+            self._rate = 1.0 / dt if self._rate == 0 else 0.95 * self._rate + 0.05 / dt
+            bad = [k for k, v in stats.items() if not math.isfinite(v)]
+            if not bad:
+                return True
+            at = self.step_count
+            if self._good is not None:
+                self._restore(self._good)
+            self.message = (f"non-finite {', '.join(bad)} at step {at}: paused and restored the last good "
+                            f"weights (step {self.step_count})")
+            self._version += 1
+            return False
+
+    # ------------------------------------------------------------------------------------------------ control
+    def run(self, steps: int | None = None, seconds: float | None = None,
+            on_step: Callable[["Trainer"], None] | None = None) -> bool:
+        """Train synchronously until `steps` more steps or `seconds` pass. Returns False if training diverged."""
+        t_end = None if seconds is None else time.monotonic() + seconds
+        done = 0
+        while (steps is None or done < steps) and (t_end is None or time.monotonic() < t_end):
+            if not self._safe_step():
+                return False
+            done += 1
+            if on_step is not None:
+                on_step(self)
+        return True
+
+    def start(self) -> None:
+        """Train in a background thread until paused or stopped."""
+        self._command("running", None)
+
+    resume = start
+
+    def step(self, n: int = 1) -> None:
+        """Train exactly n more steps in the background thread, then pause."""
+        if n < 1:
+            raise ValueError("step(n) needs n >= 1")
+        self._command("running", n)
+
+    def pause(self) -> None:
+        with self._cv:
+            if self._status == "running":
+                self._status, self._budget = "paused", None
+                self._version += 1
+                self._cv.notify_all()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        with self._cv:
+            self._stop = True
+            self._cv.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        with self._cv:
+            if self._status != "error":
+                self._status = "stopped"
+            self._version += 1
+
+    def wait(self, timeout: float = 60.0) -> bool:
+        """Block until the background thread is not running (paused, stopped, error). True if it got there."""
+        end = time.monotonic() + timeout
+        with self._cv:
+            while self._status == "running":
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cv.wait(left)
+        return True
+
+    def _command(self, status: str, budget: int | None) -> None:
+        with self._cv:
+            self._status, self._budget, self._stop = status, budget, False
+            self.error = self.error_trace = None
+            self._version += 1
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="dqngan-trainer", daemon=True)
+                self._thread.start()
+            self._cv.notify_all()
+
+    def _loop(self) -> None:
+        try:
+            while True:
+                with self._cv:
+                    while self._status != "running" and not self._stop:
+                        self._cv.wait()
+                    if self._stop:
+                        return
+                ok = self._safe_step()
+                with self._cv:
+                    if not ok:
+                        self._status, self._budget = "paused", None
+                    elif self._budget is not None:
+                        self._budget -= 1
+                        if self._budget <= 0:
+                            self._status, self._budget = "paused", None
+                    self._cv.notify_all()
+        except Exception as exc:  # reported in the snapshot, never swallowed
+            with self._cv:
+                self.error = f"{type(exc).__name__}: {exc}"
+                self.error_trace = traceback.format_exc()
+                self._status = "error"
+                self._version += 1
+                self._cv.notify_all()
+
+    def set(self, **knobs: Any) -> None:
+        """Change live knobs (see config.LIVE_KEYS) between steps; anything else raises ConfigError."""
+        frozen = sorted(set(knobs) - LIVE_KEYS)
+        if frozen:
+            raise ConfigError(f"{', '.join(frozen)} cannot change during a run (reset to change it)")
+        with self._lock:
+            self.cfg = self.cfg.replace(**knobs)
+            c = self.cfg
+            for group in self.opt_g.param_groups:
+                group["lr"] = c.lr_g
+            for group in self.opt_d.param_groups:
+                group["lr"] = c.lr_d
+            self.agent.set_lr(c.q_lr)
+            if c.beta_goal > 0 and self.reward_classifier is None:
+                self.reward_classifier = self.potential.classifier = self._maybe_reward_classifier()
+            self.potential.lam, self.potential.beta = c.lam_prior, c.beta_goal
+            self.env.goals = c.beta_goal > 0
+            self._version += 1
+
+    def _maybe_reward_classifier(self) -> torch.nn.Module | None:
+        if self.cfg.beta_goal <= 0:
+            return None
+        from .metrics import load_classifier
+        return load_classifier("reward", self.device)
+
+    @property
+    def status(self) -> str:
+        return self._status
+
+    def snapshot(self) -> dict[str, Any]:
+        """A consistent, copy-on-read view for other threads (the app's poll). `version` changes on every update."""
+        with self._cv:
+            status, error, trace, message = self._status, self.error, self.error_trace, self.message
+        with self._lock:
+            return {
+                "version": self._version, "status": status, "error": error, "error_trace": trace,
+                "message": message, "step": self.step_count, "agent_steps": self.agent_steps,
+                "steps_per_s": self._rate, "elapsed": self.elapsed, "device": str(self.device),
+                "config": self.cfg.to_dict(), "action_labels": list(self.labels),
+                "history": self.history.to_dict(), "grids": list(self.grids),
+            }

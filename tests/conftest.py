@@ -1,0 +1,49 @@
+"""Shared test setup: offline, no telemetry, one torch thread (2-core CI: oversubscribed OpenMP threads stall)."""
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    from dqngan.data import load_dataset
+
+    return load_dataset("mnist5k")
+
+
+@pytest.fixture
+def tiny_cfg():
+    from dqngan.config import make_config
+
+    return make_config("tiny")
+
+
+@pytest.fixture
+def make_trainer(mnist, tiny_cfg):
+    """A real (small) trainer on the embedded MNIST digits; stopped after the test."""
+    from dqngan.trainer import Trainer
+
+    made = []
+
+    def make(**overrides):
+        t = Trainer(tiny_cfg.replace(**overrides), device="cpu", data=mnist)
+        made.append(t)
+        return t
+
+    yield make
+    for t in made:
+        t.stop(timeout=10)
