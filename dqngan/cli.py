@@ -91,7 +91,23 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--preset", default="cpu")
     b.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     b.add_argument("--json", action="store_true")
+    for mod in _plugins():
+        COMMANDS.update(mod.register(sub))
     return p
+
+
+def _plugins() -> list[Any]:
+    """Command modules that add subcommands (evaluate, push, pull); each has register(subparsers) -> handlers."""
+    import importlib
+
+    mods = []
+    for name in PLUGINS:
+        try:
+            mods.append(importlib.import_module(f".{name}", __package__))
+        except ModuleNotFoundError as e:
+            if e.name != f"{__package__}.{name}":
+                raise
+    return mods
 
 
 # ---------------------------------------------------------------------------------------------------- commands
@@ -212,6 +228,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"train": cmd_train, "sample": cmd_sample,
                                                              "bench": cmd_bench}
+PLUGINS = ("hub_cli", "evaluate_cli")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,13 +236,21 @@ def main(argv: list[str] | None = None) -> int:
     a = parser.parse_args(argv)
     try:
         return COMMANDS[a.command](a)
-    except (CLIError, *USER_ERRORS) as e:
+    except (CLIError, *USER_ERRORS, *_plugin_errors()) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"dqngan {a.command}: error: {msg}", file=sys.stderr)
         return 2 if isinstance(e, (CLIError, ConfigError, DeviceError)) else 1
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
+def _plugin_errors() -> tuple[type[BaseException], ...]:
+    """User-facing error classes that plugins declare as USER_ERRORS."""
+    errs: list[type[BaseException]] = []
+    for mod in _plugins():
+        errs.extend(getattr(mod, "USER_ERRORS", ()))
+    return tuple(errs)
+
+
 def _fmt(v: float | None) -> str:
     return "-" if v is None else f"{v:.3g}"
 
