@@ -7,8 +7,9 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .checkpoint import CheckpointError
 from .config import ConfigError
@@ -133,7 +134,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         if a.preset:
             raise CLIError("--preset cannot be combined with --resume (the checkpoint's config is used)")
         trainer = load_checkpoint(a.resume, device=device, overrides=overrides)
-        trainer.data  # load now, so a missing dataset fails before any training
+        _ = trainer.data  # load now, so a missing dataset fails before any training
     else:
         preset = a.preset or ("gpu" if device.type == "cuda" else "cpu")
         cfg = make_config(preset, overrides)

@@ -79,7 +79,7 @@ class Config:
     amp: bool = _f(True, "bfloat16 autocast on CUDA (ignored elsewhere)")
 
     # ---------------------------------------------------------------------------------------------------
-    def validate(self) -> "Config":
+    def validate(self) -> Config:
         for f in fields(self):
             v = getattr(self, f.name)
             m = f.metadata
@@ -104,7 +104,7 @@ class Config:
             raise ConfigError("eps_end must be <= eps_start")
         return self
 
-    def replace(self, **changes: Any) -> "Config":
+    def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes).validate()
 
     def to_dict(self) -> dict:
@@ -114,7 +114,7 @@ class Config:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Config":
+    def from_dict(cls, d: dict) -> Config:
         if not isinstance(d, dict):
             raise ConfigError("config must be a JSON object")
         known = {f.name for f in fields(cls)}

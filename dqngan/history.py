@@ -49,7 +49,7 @@ class History:
         return {k: s.to_dict() for k, s in self.series.items()}
 
     @classmethod
-    def from_dict(cls, d: dict, maxlen: int) -> "History":
+    def from_dict(cls, d: dict, maxlen: int) -> History:
         h = cls(maxlen)
         for k, v in d.items():
             s = Series(maxlen)

@@ -11,7 +11,8 @@ import math
 import threading
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -79,6 +80,7 @@ class Trainer:
         self._status = "idle"
         self._budget: int | None = None
         self._stop = False
+        self._busy = False  # a step is in flight in the thread
         self.error: str | None = None
         self.error_trace: str | None = None
         self.message: str | None = None
@@ -329,7 +331,7 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------ control
     def run(self, steps: int | None = None, seconds: float | None = None,
-            on_step: Callable[["Trainer"], None] | None = None) -> bool:
+            on_step: Callable[[Trainer], None] | None = None) -> bool:
         """Train synchronously until `steps` more steps or `seconds` pass. Returns False if training diverged."""
         t_end = None if seconds is None else time.monotonic() + seconds
         done = 0
@@ -372,10 +374,10 @@ class Trainer:
             self._version += 1
 
     def wait(self, timeout: float = 60.0) -> bool:
-        """Block until the background thread is not running (paused, stopped, error). True if it got there."""
+        """Block until the thread is idle: not running and no step in flight. True if it got there in time."""
         end = time.monotonic() + timeout
         with self._cv:
-            while self._status == "running":
+            while self._status == "running" or self._busy:
                 left = end - time.monotonic()
                 if left <= 0:
                     return False
@@ -400,7 +402,12 @@ class Trainer:
                         self._cv.wait()
                     if self._stop:
                         return
-                ok = self._safe_step()
+                    self._busy = True
+                try:
+                    ok = self._safe_step()
+                finally:
+                    with self._cv:
+                        self._busy = False
                 with self._cv:
                     if not ok:
                         self._status, self._budget = "paused", None

@@ -41,7 +41,7 @@ def test_rewards_telescope_to_potential_difference():
     total = torch.zeros(6)
     ended = torch.zeros(6, dtype=torch.bool)
     final_z = torch.zeros_like(z0)
-    for t in range(5):
+    for _ in range(5):
         a = torch.randint(1, 9, (6,), generator=gen)  # moves only, so every episode lasts T steps
         tr, r, finished = env.step(a)
         total += r

@@ -1,0 +1,101 @@
+"""End-to-end CLI runs in subprocesses (real training, real files)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
+
+
+def dqngan(*args, check=True):
+    p = subprocess.run([sys.executable, "-m", "dqngan", *map(str, args)], capture_output=True, text=True, env=ENV,
+                       cwd=ROOT, timeout=300)
+    if check and p.returncode != 0:
+        raise AssertionError(f"exit {p.returncode}: {p.stderr[-2000:]}")
+    return p
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    p = dqngan("train", "--out", out, "--steps", 20, "--preset", "tiny", "--json", "--set", "fid_n=200")
+    return out, p
+
+
+def test_train_json_summary_and_checkpoint(trained):
+    out, p = trained
+    summary = json.loads(p.stdout.strip().splitlines()[-1])
+    assert summary["steps"] == 20 and summary["checkpoint"] == str(out) and summary["steps_per_s"] > 0
+    assert summary["seconds"] > 0 and summary["fid"] > 0
+    assert (out / "weights.safetensors").is_file() and not (out / "weights.safetensors.tmp").exists()
+    assert "train" in p.stderr  # the tqdm bar goes to stderr
+
+
+def test_sample_npy_refined_and_png(trained, tmp_path):
+    out, _ = trained
+    dqngan("sample", "--checkpoint", out, "--n", 10, "--out", tmp_path / "raw.npy", "--seed", 3)
+    dqngan("sample", "--checkpoint", out, "--n", 10, "--out", tmp_path / "ref.npy", "--seed", 3, "--refine")
+    raw, ref = np.load(tmp_path / "raw.npy"), np.load(tmp_path / "ref.npy")
+    assert raw.shape == (10, 28, 28) and raw.dtype == np.uint8 and ref.shape == raw.shape
+    again = tmp_path / "raw2.npy"
+    dqngan("sample", "--checkpoint", out, "--n", 10, "--out", again, "--seed", 3)
+    assert np.array_equal(np.load(again), raw)  # same seed, same samples
+    dqngan("sample", "--checkpoint", out, "--n", 16, "--out", tmp_path / "grid.png", "--refine")
+    assert (tmp_path / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_resume_matches_uninterrupted_run(tmp_path):
+    full, half = tmp_path / "full", tmp_path / "half"
+    common = ["--preset", "tiny", "--no-progress", "--set", "fid_every=0"]
+    dqngan("train", "--out", full, "--steps", 12, *common)
+    dqngan("train", "--out", half, "--steps", 6, *common)
+    dqngan("train", "--out", half, "--resume", half, "--steps", 6, "--no-progress")
+    a, b = load_file(str(full / "weights.safetensors")), load_file(str(half / "weights.safetensors"))
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+    assert json.loads((half / "train_state.json").read_text())["step"] == 12
+
+
+def test_help_for_each_command():
+    for cmd in ([], ["train"], ["sample"], ["bench"]):
+        p = dqngan(*cmd, "--help")
+        assert "usage: dqngan" in p.stdout
+
+
+@pytest.mark.parametrize("args,words", [
+    (["train"], "the following arguments are required: --out"),
+    (["train", "--out", "{tmp}/x", "--steps", "-3"], "must be >= 1"),
+    (["train", "--out", "{tmp}/x", "--steps", "5", "--seconds", "3"], "not allowed with"),
+    (["train", "--out", "{tmp}/x", "--steps", "1", "--set", "lr_g=-1"], "lr_g must be >= 0"),
+    (["train", "--out", "{tmp}/x", "--steps", "1", "--set", "nonsense=1"], "unknown config key"),
+    (["train", "--out", "{tmp}/x", "--steps", "1", "--set", "delta=nan"], "finite"),
+    (["train", "--out", "{tmp}/x", "--steps", "1", "--preset", "huge"], "unknown preset"),
+    (["train", "--out", "{tmp}/x", "--steps", "1", "--dataset", "{tmp}/no-such-folder"], "does not exist"),
+    (["train", "--out", "{tmp}/x", "--steps", "1", "--resume", "{tmp}/no-ckpt"], "no checkpoint at"),
+    (["train", "--out", "{tmp}/x", "--steps", "1", "--device", "cuda"], None),
+    (["sample", "--checkpoint", "{tmp}/no-ckpt", "--out", "{tmp}/a.npy"], "no checkpoint at"),
+    (["sample", "--checkpoint", "{ck}", "--out", "{tmp}/a.txt"], "must end in .npy or .png"),
+    (["sample", "--checkpoint", "{ck}", "--out", "{tmp}/a.npy", "--goal", "12"], "a goal is a digit"),
+    (["sample", "--checkpoint", "{ck}", "--out", "{tmp}/a.npy", "--goal", "3"], "trained without goals"),
+    (["sample", "--checkpoint", "{ck}", "--out", "{tmp}/a.npy", "--n", "0"], "must be >= 1"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_arguments_give_one_line_and_nonzero_exit(args, words, tmp_path, trained):
+    import torch
+
+    if args[-1] == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    args = [a.format(tmp=tmp_path, ck=trained[0]) for a in args]
+    p = dqngan(*args, check=False)
+    assert p.returncode != 0
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, p.stderr
+    assert "Traceback" not in p.stderr
+    if words:
+        assert words in lines[0]

@@ -1,0 +1,123 @@
+import math
+import time
+
+import pytest
+import torch
+
+from dqngan.config import ConfigError
+
+
+@pytest.mark.parametrize("overrides", [
+    {"loss": "ns"},
+    {"loss": "hinge"},
+    {"loss": "wgan-gp", "d_norm": "none", "n_critic": 5},
+])
+def test_each_loss_trains_without_nan(make_trainer, overrides):
+    t = make_trainer(**overrides)
+    g0 = [p.clone() for p in t.G.parameters()]
+    assert t.run(steps=6)
+    h = t.history
+    for name in ("d_loss", "g_loss", "d_real", "d_fake"):
+        assert all(math.isfinite(v) for v in h.series[name].values), name
+    assert any(not torch.equal(a, b) for a, b in zip(g0, t.G.parameters()))
+    assert t.step_count == 6
+
+
+def test_joint_loop_feeds_agent_and_refined_fakes(make_trainer):
+    t = make_trainer(refined_frac=0.5)
+    t.run(steps=30)
+    h = t.history
+    assert t.agent_steps == 30 and len(t.replay) == 30 * t.cfg.n_envs
+    assert "td_loss" in h.series and "d_refined" in h.series and "episode_return" in h.series
+    q = h.series["q_probe"].values[-1]
+    assert len(q) == 2 * t.cfg.n_dirs + 1
+    eps = h.series["epsilon"].values
+    assert eps[-1] < eps[0]
+    step, raw, refined = t.grids[-1]
+    assert raw.shape == (64, 28, 28) and raw.dtype.name == "uint8" and refined.shape == raw.shape
+
+
+def test_thread_start_pause_resume_step_stop(make_trainer):
+    t = make_trainer()
+    t.step(5)
+    assert t.wait(60) and t.status == "paused" and t.step_count == 5
+    t.start()
+    deadline = time.monotonic() + 60
+    while t.step_count < 10 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    t.pause()
+    assert t.wait(30) and t.status == "paused"
+    s = t.step_count
+    time.sleep(0.3)
+    assert t.step_count == s  # paused means paused
+    t.set(lr_g=1e-4, eps_end=0.2, lam_prior=0.5)  # live knobs
+    assert t.opt_g.param_groups[0]["lr"] == 1e-4 and t.potential.lam == 0.5
+    with pytest.raises(ConfigError, match="cannot change during a run"):
+        t.set(width=1.0)
+    t.resume()
+    while t.step_count < s + 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    t.stop()
+    assert t.status == "stopped" and t.step_count >= s + 3
+    snap = t.snapshot()
+    assert snap["status"] == "stopped" and snap["config"]["lr_g"] == 1e-4
+
+
+def test_snapshot_history_is_bounded_and_spans_the_run(make_trainer):
+    t = make_trainer(history_len=16, log_every=1, grid_every=1)
+    t.run(steps=200)
+    snap = t.snapshot()
+    for name, series in snap["history"].items():
+        assert len(series["step"]) <= 16, name
+    d = snap["history"]["d_loss"]["step"]
+    assert d[0] <= 16 and d[-1] >= 180  # thinned, not truncated
+    assert len(snap["grids"]) <= 121 and snap["grids"][-1][0] == 200
+    v = snap["version"]
+    t.run(steps=1)
+    assert t.snapshot()["version"] > v
+
+
+def test_exception_in_thread_is_reported(make_trainer):
+    t = make_trainer()
+    t.run(steps=2)
+
+    def broken(batch_size):
+        raise RuntimeError("disk on fire")
+
+    t.sampler.next = broken  # fault injection into the data path
+    t.start()
+    assert t.wait(30)
+    snap = t.snapshot()
+    assert snap["status"] == "error"
+    assert "RuntimeError: disk on fire" in snap["error"] and "Traceback" in snap["error_trace"]
+
+
+def test_nan_pauses_and_restores_last_good_weights(make_trainer):
+    t = make_trainer()
+    t.run(steps=30)
+    with torch.no_grad():
+        t.D.head.weight.fill_(float("nan"))
+    t.start()
+    assert t.wait(30)
+    snap = t.snapshot()
+    assert snap["status"] == "paused" and "non-finite" in snap["message"]
+    assert all(torch.isfinite(p).all() for p in t.D.parameters())
+    assert t.step_count <= 30
+    t.step(3)  # resuming from the restored state works
+    assert t.wait(30) and t.status == "paused"
+    assert math.isfinite(t.history.last("d_loss"))
+
+
+def test_generate_and_refine(make_trainer):
+    t = make_trainer()
+    t.run(steps=10)
+    z = torch.randn(6, t.cfg.z_dim)
+    a = t.generate(z)
+    assert a.shape == (6, 28, 28) and a.dtype == torch.uint8
+    assert torch.equal(a, t.generate(z))
+    z_t, actions = t.refine(z)
+    assert z_t.shape == z.shape and 1 <= len(actions) <= t.cfg.horizon
+    stopped = torch.zeros(6, dtype=torch.bool)
+    for act in actions:  # once an episode stops it stays stopped
+        assert torch.all(act[stopped] == 0)
+        stopped |= act == 0
