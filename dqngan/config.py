@@ -32,6 +32,7 @@ class Config:
     # --- GAN training ---
     loss: str = _f("ns", "GAN loss: non-saturating, WGAN-GP or hinge", choices=("ns", "wgan-gp", "hinge"))
     n_critic: int = _f(1, "D steps per G step", 1, 20)
+    g_every: int = _f(1, "one G step every N iterations (0 freezes G: the agent-training phase)", 0, 10**6, live=True)
     gp_weight: float = _f(10.0, "gradient-penalty weight (WGAN-GP only)", 0.0, 1000.0)
     batch_size: int = _f(64, "GAN batch size", 1, 4096)
     lr_g: float = _f(8e-4, "generator learning rate (Adam)", 0.0, 1.0, live=True)
@@ -54,6 +55,8 @@ class Config:
     dirs_every: int = _f(500, "recompute the directions every N GAN steps while G trains", 1, 10**9)
     # --- DQN agent ---
     n_envs: int = _f(64, "environments stepped at once (one G and one D forward for all)", 1, 4096)
+    q_state: str = _f("features", "Q-network input: z only, or z plus D_bar's features of G(z) (one G+D per step)",
+                      choices=("z", "features"))
     q_hidden: int = _f(256, "width of the Q-network's two hidden layers", 8, 4096)
     q_lr: float = _f(5e-4, "Q-network learning rate (Adam)", 0.0, 1.0, live=True)
     gamma: float = _f(0.95, "discount factor", 0.0, 1.0)
@@ -66,7 +69,7 @@ class Config:
     eps_end: float = _f(0.05, "final epsilon", 0.0, 1.0, live=True)
     eps_decay: int = _f(3000, "agent steps over which epsilon decays linearly", 1, 10**9, live=True)
     # --- the joint loop ---
-    agent_every: int = _f(4, "one env step + DQN update every N GAN steps (0 = GAN only)", 0, 10**6, live=True)
+    agent_every: int = _f(8, "one env step + DQN update every N GAN steps (0 = GAN only)", 0, 10**6, live=True)
     dqn_updates: int = _f(1, "DQN gradient steps per agent step", 0, 100, live=True)
     agent_start: int = _f(0, "GAN step at which the agent starts acting", 0, 10**9)
     # --- bookkeeping ---

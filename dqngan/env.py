@@ -29,29 +29,39 @@ class Potential:
     beta: float = 0.0
     classifier: nn.Module | None = None
     amp: bool = False
+    features: bool = False  # also return D_bar's penultimate features of G(z): the Q-network's view of the image
 
     @torch.no_grad()
-    def __call__(self, z: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+    def evaluate(self, z: torch.Tensor, goal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(Phi, features or None) from one G and one D_bar forward."""
         with autocast(z.device, self.amp):
             x = self.g(z)
-            phi = self.d_bar(x).float()
+            h = self.d_bar.features(x)
+            phi = self.d_bar.head(h).view(-1).float()
         phi = phi - self.lam * 0.5 * z.pow(2).sum(1)
         if self.beta > 0 and self.classifier is not None:
             has = goal >= 0
             if has.any():
                 logp = F.log_softmax(self.classifier(x.float()[has]), dim=1)
                 phi[has] += self.beta * logp.gather(1, goal[has].view(-1, 1)).squeeze(1)
-        return phi
+        return phi, (h.flatten(1).float() if self.features else None)
+
+    def __call__(self, z: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        return self.evaluate(z, goal)[0]
 
 
-def observe(z: torch.Tensor, t: torch.Tensor, goal: torch.Tensor, horizon: int) -> torch.Tensor:
-    """The Q-network's input: (z, t/T, goal one-hot or zeros)."""
+def observe(z: torch.Tensor, t: torch.Tensor, goal: torch.Tensor, horizon: int, feats: torch.Tensor | None = None
+            ) -> torch.Tensor:
+    """The Q-network's input: (z, t/T, goal one-hot or zeros[, image features])."""
     onehot = F.one_hot(goal.clamp_min(0), N_GOALS).float() * (goal >= 0).float().unsqueeze(1)
-    return torch.cat([z, (t.float() / horizon).unsqueeze(1), onehot], dim=1)
+    parts = [z, (t.float() / horizon).unsqueeze(1), onehot]
+    if feats is not None:
+        parts.append(feats)
+    return torch.cat(parts, dim=1)
 
 
-def state_dim(z_dim: int) -> int:
-    return z_dim + 1 + N_GOALS
+def state_dim(z_dim: int, feat_dim: int = 0) -> int:
+    return z_dim + 1 + N_GOALS + feat_dim
 
 
 @dataclass
@@ -82,6 +92,7 @@ class LatentEnv:
         self.t = torch.zeros(n, dtype=torch.long, device=self.device)
         self.goal = torch.full((n,), -1, dtype=torch.long, device=self.device)
         self.phi = torch.zeros(n, device=self.device)
+        self.feats: torch.Tensor | None = None
         self.ret = torch.zeros(n, device=self.device)
         self.final_z = torch.zeros(final_pool, z_dim, device=self.device)
         self.final_count = 0
@@ -99,11 +110,11 @@ class LatentEnv:
         self.z, self.goal = self._sample(self.n)
         self.t.zero_()
         self.ret.zero_()
-        self.phi = self.potential(self.z, self.goal)
+        self.phi, self.feats = self.potential.evaluate(self.z, self.goal)
         return self.obs()
 
     def obs(self) -> torch.Tensor:
-        return observe(self.z, self.t, self.goal, self.horizon)
+        return observe(self.z, self.t, self.goal, self.horizon, self.feats)
 
     def step(self, actions: torch.Tensor) -> tuple[Transition, torch.Tensor, list[float]]:
         """Apply actions; returns (transition, reward, returns of episodes that ended). Auto-resets ended episodes."""
@@ -114,7 +125,7 @@ class LatentEnv:
         n_done = int(done.sum())
         z_new, goal_new = self._sample(n_done)
         # One forward for the moved latents and the fresh starts together.
-        phi_all = self.potential(torch.cat([z_next, z_new]), torch.cat([self.goal, goal_new]))
+        phi_all, f_all = self.potential.evaluate(torch.cat([z_next, z_new]), torch.cat([self.goal, goal_new]))
         phi_next, phi_new = phi_all[: self.n], phi_all[self.n:]
         reward = torch.where(stop, torch.zeros_like(phi_next), phi_next - self.phi)
         phi_next = torch.where(stop, self.phi, phi_next)
@@ -126,6 +137,9 @@ class LatentEnv:
         # Advance, then reset the finished episodes in place.
         self.z, self.t, self.phi = z_next, t_next, phi_next
         self.z[done], self.goal[done], self.phi[done] = z_new, goal_new, phi_new
+        if f_all is not None:
+            self.feats = f_all[: self.n].clone()
+            self.feats[done] = f_all[self.n:]
         self.t[done] = 0
         self.ret[done] = 0
         return tr, reward, finished

@@ -51,6 +51,7 @@ class Discriminator(nn.Module):
             nn.Conv2d(c2, c3, 4, 2, 1, bias=False), norm_layer(c3), nn.LeakyReLU(0.2, True),  # 3x3
         )
         self.head = nn.Conv2d(c3, 1, 3, 1, 0)  # 1x1; bias so the logit can centre
+        self.feature_dim = c3 * 3 * 3
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)

@@ -54,12 +54,13 @@ class Trainer:
 
         n_actions = 2 * cfg.n_dirs + 1
         self.labels = action_labels(cfg.n_dirs)
-        self.agent = DQNAgent(state_dim(cfg.z_dim), n_actions, cfg.q_hidden, cfg.q_lr, cfg.gamma, cfg.q_tau,
+        feat_dim = self.D.feature_dim if cfg.q_state == "features" else 0
+        self.agent = DQNAgent(state_dim(cfg.z_dim, feat_dim), n_actions, cfg.q_hidden, cfg.q_lr, cfg.gamma, cfg.q_tau,
                               cfg.grad_clip, dev)
         self.replay = ReplayBuffer(cfg.buffer_size, cfg.z_dim, dev)
         self.reward_classifier = self._maybe_reward_classifier()
         self.potential = Potential(self.G_ema, self.D_bar, cfg.lam_prior, cfg.beta_goal, self.reward_classifier,
-                                   amp=cfg.amp)
+                                   amp=cfg.amp, features=cfg.q_state == "features")
         directions = compute_directions(cfg.directions, self.G_ema, cfg.n_dirs, self.gen)
         self.env = LatentEnv(self.potential, directions, cfg.delta, cfg.horizon, cfg.n_envs, self.gen,
                              goals=cfg.beta_goal > 0)
@@ -152,6 +153,8 @@ class Trainer:
         else:
             stats["d_fake"] = float(d_fake.detach().mean())
 
+        if cfg.g_every == 0 or self.step_count % cfg.g_every:
+            return stats  # G frozen (or not its turn): D and the agent keep learning
         z = self._randn(bs)
         with autocast(dev, cfg.amp):
             loss_g = losses.g_loss(cfg.loss, self.D(self.G(z)).float())
@@ -176,9 +179,9 @@ class Trainer:
             td = []
             for _ in range(cfg.dqn_updates):
                 b = self.replay.sample(cfg.q_batch, self.gen)
-                reward = self.relabel(b.z, b.action, b.z_next, b.goal)
-                obs = observe(b.z, b.t, b.goal, cfg.horizon)
-                obs_next = observe(b.z_next, b.t + 1, b.goal, cfg.horizon)
+                reward, f, f_next = self.relabel(b.z, b.action, b.z_next, b.goal)
+                obs = observe(b.z, b.t, b.goal, cfg.horizon, f)
+                obs_next = observe(b.z_next, b.t + 1, b.goal, cfg.horizon, f_next)
                 td.append(self.agent.update(obs, b.action, reward, obs_next, b.done))
                 self.agent.sync()
             if td:
@@ -186,11 +189,13 @@ class Trainer:
         return stats
 
     def relabel(self, z: torch.Tensor, action: torch.Tensor, z_next: torch.Tensor, goal: torch.Tensor
-                ) -> torch.Tensor:
-        """Rewards Phi(z') - Phi(z) recomputed with the current D_bar (stop moves nothing: reward 0)."""
+                ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Rewards Phi(z') - Phi(z) recomputed with the current D_bar (stop moves nothing: reward 0), and the
+        current image features of z and z' when the Q-network uses them. One G and one D forward in all."""
         n = z.shape[0]
-        phi = self.potential(torch.cat([z, z_next]), torch.cat([goal, goal]))
-        return torch.where(action == 0, torch.zeros(n, device=z.device), phi[n:] - phi[:n])
+        phi, f = self.potential.evaluate(torch.cat([z, z_next]), torch.cat([goal, goal]))
+        reward = torch.where(action == 0, torch.zeros(n, device=z.device), phi[n:] - phi[:n])
+        return reward, (None if f is None else f[:n]), (None if f is None else f[n:])
 
     def epsilon(self) -> float:
         c = self.cfg
@@ -211,7 +216,8 @@ class Trainer:
         active = torch.ones(z.shape[0], dtype=torch.bool, device=self.device)
         actions_taken = []
         for t in range(steps):
-            obs = observe(z, torch.full_like(goal, t), goal, cfg.horizon)
+            feats = self.potential.evaluate(z, goal)[1] if self.potential.features else None
+            obs = observe(z, torch.full_like(goal, t), goal, cfg.horizon, feats)
             a = self.agent.q(obs).argmax(1)
             a = torch.where(active, a, torch.zeros_like(a))
             actions_taken.append(a)
@@ -237,7 +243,8 @@ class Trainer:
     def probe_q(self) -> list[float]:
         """Mean Q per action over the fixed probe states (fixed noise, t = 0, no goal)."""
         goal = torch.full((N_FIXED,), -1, dtype=torch.long, device=self.device)
-        obs = observe(self.fixed_z, torch.zeros_like(goal), goal, self.cfg.horizon)
+        feats = self.potential.evaluate(self.fixed_z, goal)[1] if self.potential.features else None
+        obs = observe(self.fixed_z, torch.zeros_like(goal), goal, self.cfg.horizon, feats)
         return self.agent.q(obs).mean(0).tolist()
 
     def fid(self, n: int | None = None) -> float | None:

@@ -57,7 +57,7 @@ def test_stop_ends_episode_with_zero_reward_and_one_forward_per_step():
     g, d = _models()
     calls = {"g": 0, "d": 0}
     g.register_forward_hook(lambda *a: calls.__setitem__("g", calls["g"] + 1))
-    d.register_forward_hook(lambda *a: calls.__setitem__("d", calls["d"] + 1))
+    d.body.register_forward_hook(lambda *a: calls.__setitem__("d", calls["d"] + 1))
     gen = torch.Generator().manual_seed(2)
     env = LatentEnv(Potential(g, d, lam=1.0), compute_directions("axis", g, 3, gen), 0.5, 4, n=5, gen=gen)
     calls.update(g=0, d=0)
@@ -140,14 +140,14 @@ def test_replay_wraps_and_relabels_with_the_current_reward_model(make_trainer):
     t = make_trainer()
     t.run(steps=8)
     b = t.replay.sample(32, t.gen)
-    r1 = t.relabel(b.z, b.action, b.z_next, b.goal)
+    r1 = t.relabel(b.z, b.action, b.z_next, b.goal)[0]
     phi = t.potential(torch.cat([b.z, b.z_next]), torch.cat([b.goal, b.goal]))
     assert torch.allclose(r1[b.action != 0], (phi[32:] - phi[:32])[b.action != 0])
     assert torch.all(r1[b.action == 0] == 0)
     with torch.no_grad():  # the reward model moves: stored transitions must be re-scored, not replayed stale
         for p in t.D_bar.parameters():
             p.add_(0.5 * torch.randn_like(p))
-    r2 = t.relabel(b.z, b.action, b.z_next, b.goal)
+    r2 = t.relabel(b.z, b.action, b.z_next, b.goal)[0]
     phi2 = t.potential(torch.cat([b.z, b.z_next]), torch.cat([b.goal, b.goal]))
     moved = b.action != 0
     assert not torch.allclose(r1[moved], r2[moved])
