@@ -1,0 +1,20 @@
+"""DQN-GAN Lab: `python app.py` serves the interactive app on http://127.0.0.1:7860 (also the Hugging Face Space
+entry point). All UI code lives in dqngan/ui; this file only composes and launches.
+
+Environment: DQNGAN_MAX_TRAINERS (concurrent training runs; default 1 on CPU), DQNGAN_PRESET (fresh-model preset),
+DQNGAN_THREADS (torch CPU threads; default 1), GRADIO_SERVER_NAME / GRADIO_SERVER_PORT.
+"""
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch is imported: see dqngan.ui.demo.configure_threads
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from dqngan.ui import build_demo, launch_kwargs  # noqa: E402
+
+demo = build_demo()
+# ZeroGPU forces max_size=1 when left unset; an explicit bound keeps several viewers' polls queueing.
+demo.queue(max_size=64, default_concurrency_limit=2)
+
+if __name__ == "__main__":
+    demo.launch(**launch_kwargs())

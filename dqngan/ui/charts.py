@@ -1,0 +1,175 @@
+"""Plotly figures as plain dicts, serialised once and handed to gr.Plot as-is.
+
+Why not plotly.graph_objects: building and validating a go.Figure costs tens of milliseconds and its JSON embeds an
+~8 KB template; the poll handler must stay well under 30 ms and 150 KB. Plotly.js renders these dicts the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+MAX_POINTS = 200  # per series sent to the browser; the history itself keeps up to history_len points
+HEAT_COLS = 120  # columns of the Q heatmap
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+HEIGHT = 260
+
+
+# ------------------------------------------------------------------------------------------------ data shaping
+def downsample(steps: Sequence[float], values: Sequence[Any], max_points: int = MAX_POINTS) -> tuple[list, list]:
+    """Evenly spaced points, always keeping the first and the newest one (so the chart ends at 'now')."""
+    n = len(steps)
+    if n <= max_points:
+        return list(steps), list(values)
+    idx = np.unique(np.linspace(0, n - 1, max_points).round().astype(int))
+    return [steps[i] for i in idx], [values[i] for i in idx]
+
+
+def ema_smooth(values: Sequence[float], weight: float) -> list[float]:
+    """TensorBoard's smoothing: a debiased exponential moving average; non-finite points pass through unsmoothed."""
+    if weight <= 0 or not values:
+        return list(values)
+    weight = min(weight, 0.999)
+    out, last, n = [], 0.0, 0
+    for v in values:
+        if v is None or not math.isfinite(v):
+            out.append(v)
+            continue
+        last = last * weight + (1 - weight) * v
+        n += 1
+        out.append(last / (1 - weight ** n))
+    return out
+
+
+def _r(x: Any) -> Any:
+    """Four significant digits: halves the JSON size of a chart without a visible difference."""
+    if x is None:
+        return None
+    x = float(x)
+    if not math.isfinite(x):
+        return None  # JSON has no NaN; Plotly draws a gap
+    return float(f"{x:.4g}")
+
+
+def _rl(xs: Sequence[Any]) -> list:
+    return [_r(x) for x in xs]
+
+
+# ------------------------------------------------------------------------------------------------ figures
+def _layout(ytitle: str = "", xtitle: str = "step", **extra: Any) -> dict:
+    lay = {"height": HEIGHT, "margin": {"l": 50, "r": 10, "t": 30, "b": 40}, "xaxis": {"title": {"text": xtitle}},
+           "yaxis": {"title": {"text": ytitle}}, "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"},
+           "hovermode": "x unified", "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(127,127,127,0.06)"}
+    lay.update(extra)
+    return lay
+
+
+def line_figure(history: dict, series: Sequence[tuple], smoothing: float = 0.0, ytitle: str = "",
+                empty_text: str = "waiting for the first steps...") -> dict:
+    """One trace per (history key, legend name); with smoothing, the raw series stays as a faint line underneath."""
+    data = []
+    right = False
+    for i, spec in enumerate(series):
+        key, name = spec[0], spec[1]
+        axis = spec[2] if len(spec) > 2 else "y"  # "y2": a right-hand axis for a series on another scale
+        s = history.get(key)
+        if not s or not s["step"]:
+            continue
+        right |= axis == "y2"
+        color = COLORS[i % len(COLORS)]
+        x, y = downsample(s["step"], s["value"])
+        if smoothing > 0:
+            data.append({"type": "scatter", "mode": "lines", "x": x, "y": _rl(y), "name": name, "showlegend": False,
+                         "hoverinfo": "skip", "line": {"color": color, "width": 1}, "opacity": 0.25, "yaxis": axis})
+            y = ema_smooth(y, smoothing)
+        data.append({"type": "scatter", "mode": "lines+markers" if len(x) < 3 else "lines", "x": x, "y": _rl(y),
+                     "name": name, "line": {"color": color, "width": 2}, "yaxis": axis})
+    lay = _layout(ytitle)
+    if right:
+        lay["yaxis2"] = {"overlaying": "y", "side": "right", "showgrid": False}
+        lay["margin"]["r"] = 45
+    if not data:
+        lay["annotations"] = [_note(empty_text)]
+    return {"data": data, "layout": lay}
+
+
+def _note(text: str) -> dict:
+    return {"text": text, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
+            "font": {"color": "#888"}}
+
+
+def q_bar_figure(labels: Sequence[str], q: Sequence[float] | None, chosen: int | None = None,
+                 title: str = "mean Q at the probe states") -> dict:
+    """A bar per action; the chosen (argmax) action is drawn in a contrasting colour."""
+    if q is None or len(q) == 0:
+        note = _note("no Q-values yet (agent not started)")
+        return {"data": [], "layout": _layout("Q", "action", annotations=[note])}
+    q = list(q)
+    best = int(np.argmax(q)) if chosen is None else chosen
+    colors = ["#d62728" if i == best else ("#7f7f7f" if lab == "stop" else "#1f77b4") for i, lab in enumerate(labels)]
+    text = ["chosen" if i == best else "" for i in range(len(q))]
+    data = [{"type": "bar", "x": list(labels), "y": _rl(q), "marker": {"color": colors}, "text": text,
+             "textposition": "outside", "name": title, "hovertemplate": "%{x}: Q=%{y}<extra></extra>"}]
+    return {"data": data, "layout": _layout("Q", "action", hovermode="closest", showlegend=False)}
+
+
+def q_heatmap_figure(q_hist: dict | None, labels: Sequence[str]) -> dict:
+    """Q per action (rows) over training steps (columns); shows when and which moves the agent learns to prefer."""
+    if not q_hist or not q_hist["step"]:
+        return {"data": [], "layout": _layout("action", annotations=[_note("no Q-values yet")])}
+    x, rows = downsample(q_hist["step"], q_hist["value"], HEAT_COLS)
+    z = np.asarray(rows, dtype=np.float64).T  # (actions, steps)
+    z = [[_r(v) for v in row] for row in z]
+    data = [{"type": "heatmap", "x": x, "y": list(labels)[: len(z)], "z": z, "colorscale": "RdBu", "zmid": 0,
+             "colorbar": {"title": {"text": "Q"}, "thickness": 10},
+             "hovertemplate": "step %{x}<br>%{y}: Q=%{z}<extra></extra>"}]
+    return {"data": data, "layout": _layout("action", hovermode="closest", yaxis={"autorange": "reversed"})}
+
+
+def trajectory_figure(values: Sequence[float], ytitle: str = "potential") -> dict:
+    """Phi per agent step of a rollout."""
+    x = list(range(len(values)))
+    data = [{"type": "scatter", "mode": "lines+markers", "x": x, "y": _rl(values), "name": ytitle}]
+    return {"data": data, "layout": _layout(ytitle, "agent step", hovermode="closest", showlegend=False)}
+
+
+def latent_map_figure(u: Sequence[float], v: Sequence[float], phi: np.ndarray, labels: tuple[str, str],
+                      path: Sequence[tuple[float, float]] = (), mosaic_uri: str | None = None,
+                      extent: tuple[float, float, float, float] | None = None) -> dict:
+    """Phi as a heatmap over a plane of two directions through z; the agent's path on top; optional thumbnails of
+    G(z) at the grid points underneath (so hovering shows the digit there and its score)."""
+    data: list[dict] = [{"type": "heatmap", "x": _rl(u), "y": _rl(v), "z": [_rl(r) for r in np.asarray(phi)],
+                         "colorscale": "Viridis", "opacity": 0.55 if mosaic_uri else 1.0,
+                         "colorbar": {"title": {"text": "Phi"}, "thickness": 10},
+                         "hovertemplate": f"{labels[0]}=%{{x}}<br>{labels[1]}=%{{y}}<br>Phi=%{{z}}<extra></extra>"}]
+    if path:
+        px, py = zip(*path)
+        data.append({"type": "scatter", "mode": "lines+markers", "x": _rl(px), "y": _rl(py), "name": "agent",
+                     "line": {"color": "#ff3030", "width": 3}, "marker": {"size": 8}})
+        data.append({"type": "scatter", "mode": "markers", "x": [_r(px[0])], "y": [_r(py[0])], "name": "start",
+                     "marker": {"size": 12, "symbol": "circle-open", "color": "white", "line": {"width": 2}}})
+    lay = _layout(labels[1], labels[0], hovermode="closest", height=420,
+                  yaxis={"title": {"text": labels[1]}, "scaleanchor": "x"})
+    if mosaic_uri:
+        x0, x1, y0, y1 = extent or (float(u[0]), float(u[-1]), float(v[0]), float(v[-1]))
+        lay["images"] = [{"source": mosaic_uri, "xref": "x", "yref": "y", "x": x0, "y": y1, "sizex": x1 - x0,
+                          "sizey": y1 - y0, "sizing": "stretch", "layer": "below", "xanchor": "left",
+                          "yanchor": "top"}]
+        lay["xaxis"]["range"], lay["yaxis"]["range"] = [x0, x1], [y0, y1]
+    return {"data": data, "layout": lay}
+
+
+# ------------------------------------------------------------------------------------------------ to Gradio
+def to_json(fig: dict) -> str:
+    return json.dumps(fig, separators=(",", ":"), allow_nan=False)
+
+
+def to_plot(fig: dict) -> Any:
+    """A value gr.Plot passes through untouched (serialised once here, cacheable and shared by every viewer)."""
+    from gradio.components.plot import PlotData  # internal class; gr.Plot.postprocess returns it unchanged
+
+    return PlotData(type="plotly", plot=to_json(fig))

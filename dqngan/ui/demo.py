@@ -1,0 +1,106 @@
+"""Composes the app: the tabs, per-session load / unload, URL query strings, and the launch settings."""
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import torch
+
+from . import draw_tab, explore_tab, knobs, lessons, models_tab, train_tab
+from .context import AppContext, find_shipped
+from .feedback import UserError, warn
+
+log = logging.getLogger(__name__)
+
+CSS = """
+#sample-grid img, #explore-image img, #explore-traj img, #interp-image img, #draw-frames img {
+  image-rendering: pixelated; }
+#status { min-height: 3.2em; }
+"""
+# Tooltips on the knobs that lock while training (Gradio has no tooltip parameter; a title attribute does it).
+JS = """
+() => {
+  const tip = %s;
+  const mark = () => document.querySelectorAll('.knob-frozen').forEach(e => { if (!e.title) e.title = tip; });
+  mark();
+  new MutationObserver(mark).observe(document.body, {childList: true, subtree: true});
+}
+"""
+
+
+def configure_threads() -> None:
+    """One intra-op thread on CPU: the trainer thread and Gradio's worker threads otherwise oversubscribe OpenMP on
+    small machines, and everything stalls (50x slower steps on 2 cores). DQNGAN_THREADS overrides."""
+    n = os.environ.get("DQNGAN_THREADS")
+    if n:
+        torch.set_num_threads(max(1, int(n)))
+    elif not torch.cuda.is_available():
+        torch.set_num_threads(1)
+
+
+def launch_kwargs() -> dict[str, Any]:
+    """The launch() settings the app needs (CSS/JS moved from Blocks to launch in Gradio 6)."""
+    return {"css": CSS, "js": JS % repr(knobs.LOCK_TIP), "footer_links": ["api", "gradio", "settings"]}
+
+
+def build_demo(checkpoint: str | Path | None = "auto", preset: str | None = None, device: str = "auto",
+               max_running: int | None = None, max_runs: int = 4, save_root: str | Path | None = None
+               ) -> gr.Blocks:
+    """The whole app. `checkpoint="auto"` opens on the shipped checkpoint if there is one, else a fresh model of
+    `preset` (default: gpu on CUDA, cpu otherwise)."""
+    configure_threads()
+    ck = find_shipped() if checkpoint == "auto" else (Path(checkpoint) if checkpoint else None)
+    preset = preset or os.environ.get("DQNGAN_PRESET") or ("gpu" if torch.cuda.is_available() else "cpu")
+    ctx = AppContext(preset=preset, checkpoint=ck, device=device, max_running=max_running, max_runs=max_runs)
+    if save_root is not None:
+        ctx.save_root = Path(save_root)
+    ctx.registry.start()
+    _ = ctx.registry.base  # build (or load) the shared model now, not on the first visitor's poll
+
+    with gr.Blocks(title="DQN-GAN Lab", delete_cache=(600, 3600)) as demo:
+        gr.Markdown("# DQN-GAN Lab\nA DCGAN learns MNIST while a DQN agent learns to steer its latent space "
+                    "towards images the (slow) discriminator likes. Train it live, open up the Q-values, explore "
+                    "the latent space, or draw a digit and let the agent refine it.")
+        with gr.Tabs(elem_id="tabs"):
+            with gr.Tab("Train", id="train", elem_id="tab-train"):
+                train = train_tab.build(ctx)
+            with gr.Tab("Explore", id="explore", elem_id="tab-explore") as explore_item:
+                explore = explore_tab.build(ctx)
+            with gr.Tab("Draw", id="draw", elem_id="tab-draw"):
+                draw_tab.build(ctx)
+            with gr.Tab("Models", id="models", elem_id="tab-models"):
+                models_tab.build(ctx, train.status, train.seen)
+        classroom = lessons.build(train)
+
+        knob_list = [train.knobs[k] for k in knobs.KEYS]
+        load_outs = [train.base_cfg, *knob_list, train.preset, classroom["lesson"], classroom["text"]]
+
+        def on_load(request: gr.Request) -> tuple:
+            """A new session (page load): register it and apply ?preset=&seed=&lesson= from the URL."""
+            ctx.registry.session(request.session_hash or "anon")
+            params = dict(request.query_params or {})
+            if not params:
+                return tuple(gr.skip() for _ in load_outs)
+            try:
+                cfg, lesson = lessons.from_query(params, ctx.base_config())
+            except UserError as e:
+                warn(str(e))
+                return tuple(gr.skip() for _ in load_outs)
+            text = lessons.LESSONS[lesson]["text"] if lesson else gr.skip()
+            return (cfg.to_dict(), *knobs.values_of(cfg), params.get("preset", gr.skip()),
+                    lesson or gr.skip(), text)
+
+        demo.load(on_load, None, load_outs, api_visibility="undocumented").then(
+            explore["sync"], explore["sync_inputs"], explore["sync_outputs"], api_visibility="undocumented")
+        explore_item.select(explore["sync"], explore["sync_inputs"], explore["sync_outputs"],
+                            api_visibility="undocumented")
+
+        def on_unload(request: gr.Request) -> None:
+            """The tab closed (heartbeat lost): stop this session's training now, not when its state expires."""
+            ctx.registry.drop(request.session_hash or "anon", reason="closed")
+
+        demo.unload(on_unload)
+    demo.ctx = ctx  # for tests and the benchmark
+    return demo

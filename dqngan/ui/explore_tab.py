@@ -1,0 +1,300 @@
+"""The Explore tab (latent explorer): a seed and a slider per direction move z; the image, Φ and the agent's Q for
+every action follow at once; "agent step" / "agent rollout" let the agent move z (the sliders move with it);
+interpolation between seeds; and the latent map (Φ over a plane of two directions, the agent's path on top).
+
+It works on whatever run the session looks at (its own, a watched one, or the shared model)."""
+
+import random
+import time
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from ..directions import action_labels
+from . import charts, images, latent
+from .context import AppContext
+from .feedback import UserError, guard
+from .lessons import EXPLAIN
+
+MAX_SLIDERS = 16  # directions beyond this still move (the agent can use them) but have no slider
+SPAN = 4.0  # slider range in standard deviations
+SCALE = 8  # 28 px digits shown at 224 px
+ROLLOUT_DELAY = 0.35  # seconds between animation frames
+GOALS = ["none"] + [str(i) for i in range(10)]
+
+
+def _goal(g: Any) -> int | None:
+    if g in (None, "", "none"):
+        return None
+    if str(g) not in GOALS:
+        raise UserError(f"a goal is a digit 0-9 or 'none', got {g!r}")
+    return int(g)
+
+
+def _seed(s: Any) -> int:
+    if s is None:
+        raise UserError("enter a seed (a whole number)")
+    s = float(s)
+    if not s.is_integer() or not 0 <= s < 2**31:
+        raise UserError(f"a seed is a whole number from 0 to {2**31 - 1}, got {s}")
+    return int(s)
+
+
+def new_state(k: int) -> dict:
+    return {"t": 0, "extra": [0.0] * max(0, k - MAX_SLIDERS), "path": [], "phis": []}
+
+
+def build(ctx: AppContext) -> dict:
+    reg = ctx.registry
+
+    def trainer_of(request: gr.Request) -> Any:
+        return reg.view(request.session_hash or "anon").trainer
+
+    k0 = ctx.base_config().n_dirs
+    with gr.Row():
+        seed = gr.Number(0, label="seed", precision=0, minimum=0, elem_id="explore-seed", scale=2)
+        rnd = gr.Button("🎲 random seed", elem_id="explore-random", scale=1)
+        goal = gr.Dropdown(GOALS, value="none", label="goal digit (used when β > 0)", elem_id="explore-goal",
+                           scale=1)
+        back = gr.Button("↺ back to the seed", elem_id="explore-reset", scale=1)
+    state = gr.State(new_state(k0))
+    with gr.Row():
+        with gr.Column(scale=1, min_width=260):
+            img = gr.Image(label="G(z)", elem_id="explore-image", format="png", image_mode="L", interactive=False,
+                           height=260, buttons=["download"])
+            info = gr.Markdown("", elem_id="explore-info")
+            with gr.Row():
+                step_btn = gr.Button("🤖 agent step", elem_id="agent-step-btn", variant="primary")
+                roll_btn = gr.Button("🤖▶ agent rollout", elem_id="agent-rollout-btn")
+        with gr.Column(scale=2):
+            q_plot = gr.Plot(label="agent's Q-value for every action at this z (red = its choice)",
+                             elem_id="explore-q-plot")
+            with gr.Accordion("explain: what to look for", open=False):
+                gr.Markdown(EXPLAIN["explore"])
+    with gr.Accordion("direction sliders (α, in standard deviations)", open=True):
+        sliders = []
+        with gr.Row():
+            for i in range(MAX_SLIDERS):
+                sliders.append(gr.Slider(-SPAN, SPAN, value=0, step=0.05, label=f"d{i + 1}",
+                                         elem_id=f"explore-d{i + 1}", visible=i < k0, min_width=180))
+    with gr.Row():
+        traj = gr.Image(label="trajectory: one frame per agent step", elem_id="explore-traj", format="png",
+                        image_mode="L", interactive=False, height=110)
+        traj_plot = gr.Plot(label="potential Φ per agent step", elem_id="explore-traj-plot")
+
+    with gr.Accordion("interpolate between two seeds", open=False):
+        with gr.Row():
+            seed_a = gr.Number(0, label="seed A", precision=0, minimum=0, elem_id="interp-a")
+            seed_b = gr.Number(1, label="seed B", precision=0, minimum=0, elem_id="interp-b")
+            n_frames = gr.Slider(3, 16, value=10, step=1, label="frames", elem_id="interp-n")
+            interp_btn = gr.Button("interpolate", elem_id="interp-btn")
+        interp_img = gr.Image(label="raw (top) and agent-refined (bottom)", elem_id="interp-image", format="png",
+                              image_mode="L", interactive=False)
+
+    with gr.Accordion("latent map: Φ over the plane of two directions through z", open=False):
+        with gr.Row():
+            dir_a = gr.Dropdown([f"d{i + 1}" for i in range(k0)], value="d1", label="x direction",
+                                elem_id="map-a")
+            dir_b = gr.Dropdown([f"d{i + 1}" for i in range(k0)], value="d2" if k0 > 1 else "d1",
+                                label="y direction", elem_id="map-b")
+            span = gr.Slider(0.5, 6, value=3, step=0.5, label="half-width (σ)", elem_id="map-span")
+            res = gr.Slider(9, 41, value=25, step=2, label="resolution", elem_id="map-res")
+            thumbs = gr.Checkbox(True, label="thumbnails under the heatmap", elem_id="map-thumbs")
+            map_btn = gr.Button("draw map", elem_id="map-btn")
+        map_plot = gr.Plot(label="latent map", elem_id="explore-map")
+        gr.Markdown(EXPLAIN["map"])
+
+    # ------------------------------------------------------------------------------------------------ helpers
+    def alphas_of(slider_vals: tuple, st: dict, k: int) -> np.ndarray:
+        vals = [float(v or 0.0) for v in slider_vals[: min(k, MAX_SLIDERS)]]
+        extra = list(st.get("extra", []))[: max(0, k - MAX_SLIDERS)]
+        extra += [0.0] * (max(0, k - MAX_SLIDERS) - len(extra))
+        return np.array(vals + extra, dtype=np.float64)
+
+    def view(tr: Any, s: int, alphas: np.ndarray, st: dict, g: int | None, chosen_note: str = "") -> tuple:
+        z = latent.z_at(tr, s, alphas)
+        im = images.upscale(latent.image(tr, z)[0], SCALE)
+        q = latent.q_values(tr, z, st["t"], g)[0]
+        labels = action_labels(len(alphas))
+        phi = float(latent.potential(tr, z, g)[0])
+        best = int(np.argmax(q))
+        text = (f"**Φ = {phi:.3f}** · |z| = {float(z.norm()):.2f} · episode step t = {st['t']}/{tr.cfg.horizon} · "
+                f"agent would pick **{labels[best]}** (Q = {q[best]:.3f})")
+        if g is not None and tr.cfg.beta_goal <= 0:
+            text += "  \n(β = 0 in this run, so the goal digit changes the agent's input but not Φ)"
+        if chosen_note:
+            text += "  \n" + chosen_note
+        return im, charts.to_plot(charts.q_bar_figure(labels, q)), text, phi
+
+    def traj_outputs(tr: Any, s: int, st: dict) -> tuple:
+        if not st["path"]:
+            return None, charts.to_plot(charts.trajectory_figure([]))
+        zs = [latent.z_at(tr, s, np.array(a)) for a in st["path"]]
+        import torch
+        frames = tr.generate(torch.cat(zs)).numpy()
+        return (images.upscale(images.strip(frames[-16:]), 2),
+                charts.to_plot(charts.trajectory_figure(st["phis"], "Φ")))
+
+    def slider_updates(alphas: np.ndarray, k: int) -> list:
+        return [gr.update(value=float(np.clip(alphas[i], -SPAN, SPAN)), visible=True) if i < k
+                else gr.update(visible=False) for i in range(MAX_SLIDERS)]
+
+    # ------------------------------------------------------------------------------------------------ handlers
+    n_render = 4
+
+    @guard(n_render)
+    def render(request: gr.Request, s: Any, g: Any, st: dict, *vals: Any) -> tuple:
+        tr = trainer_of(request)
+        k = latent.directions(tr).shape[0]
+        alphas = alphas_of(vals, st, k)
+        im, qp, text, _ = view(tr, _seed(s), alphas, st, _goal(g))
+        return im, qp, text, st
+
+    render_io = dict(inputs=[seed, goal, state, *sliders], outputs=[img, q_plot, info, state])
+    for sl in sliders:
+        sl.input(render, **render_io, trigger_mode="always_last", show_progress="hidden", concurrency_limit=4,
+                 concurrency_id="explore", api_visibility="undocumented")
+    goal.input(render, **render_io, api_name="explore_render", concurrency_id="explore", show_progress="hidden")
+
+    reset_outs = [img, q_plot, info, state, traj, traj_plot, *sliders]
+
+    @guard(len(reset_outs))
+    def restart(s: Any, g: Any, request: gr.Request) -> tuple:
+        """Back to z(seed): sliders to 0, episode clock to 0, no trajectory; also syncs the slider count."""
+        tr = trainer_of(request)
+        k = latent.directions(tr).shape[0]
+        st = new_state(k)
+        s = _seed(s)
+        alphas = np.zeros(k)
+        im, qp, text, phi = view(tr, s, alphas, st, _goal(g))
+        st["path"], st["phis"] = [alphas.tolist()], [phi]
+        strip, tp = traj_outputs(tr, s, st)
+        return (im, qp, text, st, strip, tp, *slider_updates(alphas, k))
+
+    seed.submit(restart, [seed, goal], reset_outs, api_name="explore_seed", concurrency_id="explore")
+    back.click(restart, [seed, goal], reset_outs, api_name="explore_reset", concurrency_id="explore")
+
+    @guard(1 + len(reset_outs))
+    def random_seed(g: Any, request: gr.Request) -> tuple:
+        s = random.randrange(0, 100_000)
+        return (s, *restart(s, g, request))
+
+    rnd.click(random_seed, [goal], [seed, *reset_outs], api_name="explore_random", concurrency_id="explore")
+
+    step_outs = [img, q_plot, info, state, traj, traj_plot, *sliders]
+
+    def one_step(tr: Any, s: int, g: int | None, alphas: np.ndarray, st: dict) -> tuple[tuple, bool]:
+        if st["t"] >= tr.cfg.horizon:
+            im, qp, text, _ = view(tr, s, alphas, st, g, "the episode is over (t = T): press 'back to the seed'")
+            return (im, qp, text, st, *traj_outputs(tr, s, st), *slider_updates(alphas, len(alphas))), True
+        if not st["path"]:
+            st["path"], st["phis"] = [alphas.tolist()], [float(latent.potential(tr, latent.z_at(tr, s, alphas), g)[0])]
+        a, label, _, new = latent.greedy_move(tr, alphas, s, st["t"], g)
+        st = dict(st, t=st["t"] + 1)
+        if len(new) > MAX_SLIDERS:
+            st["extra"] = new[MAX_SLIDERS:].tolist()
+        clipped = bool(np.any(np.abs(new[:MAX_SLIDERS]) > SPAN))
+        im, qp, text, phi = view(tr, s, new, st, g)
+        note = "🛑 the agent chose **stop**: it expects no move to raise Φ" if a == 0 else f"moved **{label}**"
+        if clipped:
+            note += f" (beyond ±{SPAN}σ: the slider shows the edge, z keeps the true value)"
+        st["path"] = st["path"] + [new.tolist()]
+        st["phis"] = st["phis"] + [phi]
+        text = text + "  \n" + note
+        return (im, qp, text, st, *traj_outputs(tr, s, st), *slider_updates(new, len(new))), a == 0
+
+    @guard(len(step_outs))
+    def agent_step(request: gr.Request, s: Any, g: Any, st: dict, *vals: Any) -> tuple:
+        tr = trainer_of(request)
+        alphas = alphas_of(vals, st, latent.directions(tr).shape[0])
+        out, _ = one_step(tr, _seed(s), _goal(g), alphas, st)
+        return out
+
+    step_btn.click(agent_step, [seed, goal, state, *sliders], step_outs, api_name="agent_step",
+                   concurrency_id="explore", concurrency_limit=4)
+
+    @guard(len(step_outs))
+    def agent_rollout(request: gr.Request, s: Any, g: Any, st: dict, *vals: Any) -> Any:
+        tr = trainer_of(request)
+        s, g = _seed(s), _goal(g)
+        alphas = alphas_of(vals, st, latent.directions(tr).shape[0])
+        for _ in range(tr.cfg.horizon):
+            out, stopped = one_step(tr, s, g, alphas, st)
+            yield out
+            st = out[3]
+            alphas = np.array(st["path"][-1]) if st["path"] else alphas
+            if stopped or st["t"] >= tr.cfg.horizon:
+                return
+            time.sleep(ROLLOUT_DELAY)
+
+    roll_btn.click(agent_rollout, [seed, goal, state, *sliders], step_outs, api_name="agent_rollout",
+                   concurrency_id="explore", concurrency_limit=4)
+
+    # ------------------------------------------------------------------------------------------------ interpolate
+    @guard(1)
+    def interpolate(a: Any, b: Any, n: Any, g: Any, request: gr.Request) -> np.ndarray:
+        import torch
+        tr = trainer_of(request)
+        n = int(n or 10)
+        if not 2 <= n <= 32:
+            raise UserError("frames must be between 2 and 32")
+        z_dim = tr.cfg.z_dim
+        zs = latent.slerp(latent.seed_z(z_dim, _seed(a)), latent.seed_z(z_dim, _seed(b)), n)
+        gl = _goal(g)
+        goal_t = None if gl is None else torch.full((n,), gl, dtype=torch.long, device=tr.device)
+        raw = tr.generate(zs).numpy()
+        refined = tr.generate(zs, refine=True, goal=goal_t).numpy()
+        return images.upscale(images.rows(images.strip(raw), images.strip(refined)), 3)
+
+    interp_btn.click(interpolate, [seed_a, seed_b, n_frames, goal], [interp_img], api_name="interpolate",
+                     concurrency_id="explore")
+
+    # ------------------------------------------------------------------------------------------------ latent map
+    @guard(1)
+    def latent_map(request: gr.Request, a: str, b: str, half: float, r: Any, with_thumbs: bool, s: Any, g: Any,
+                   st: dict, *vals: Any) -> Any:
+        tr = trainer_of(request)
+        k = latent.directions(tr).shape[0]
+        try:
+            i, j = int(str(a).lstrip("d")) - 1, int(str(b).lstrip("d")) - 1
+        except ValueError:
+            raise UserError("pick two directions like d1 and d2") from None
+        if not (0 <= i < k and 0 <= j < k) or i == j:
+            raise UserError(f"pick two different directions among d1..d{k}")
+        r = int(r or 25)
+        if not 5 <= r <= 61:
+            raise UserError("resolution must be between 5 and 61")
+        half = float(half or 3)
+        s, gl = _seed(s), _goal(g)
+        alphas = alphas_of(vals, st, k)
+        u, v, zs = latent.plane(tr, s, alphas, i, j, half, r)
+        phi = latent.potential(tr, zs, gl).reshape(r, r)
+        path = [(p[i], p[j]) for p in st.get("path", []) if len(p) > max(i, j)]
+        uri = extent = None
+        if with_thumbs:
+            m = 9
+            mu, mv, mz = latent.plane(tr, s, alphas, i, j, half, m)
+            ims = tr.generate(mz).numpy().reshape(m, m, 28, 28)[::-1]  # rows top = highest alpha_j
+            uri = images.data_uri(images.mosaic(ims.reshape(-1, 28, 28), m, m))
+            cw = 2 * half / (m - 1)
+            extent = (float(mu[0] - cw / 2), float(mu[-1] + cw / 2), float(mv[0] - cw / 2), float(mv[-1] + cw / 2))
+        fig = charts.latent_map_figure(u, v, phi, (f"α d{i + 1}", f"α d{j + 1}"), path, uri, extent)
+        return charts.to_plot(fig)
+
+    map_btn.click(latent_map, [dir_a, dir_b, span, res, thumbs, seed, goal, state, *sliders], [map_plot],
+                  api_name="latent_map", concurrency_id="explore")
+
+    # ------------------------------------------------------------------------------------------------ sync
+    sync_outs = [dir_a, dir_b, *reset_outs]
+
+    @guard(len(sync_outs))
+    def sync(s: Any, g: Any, request: gr.Request) -> tuple:
+        """On load / tab open: match the sliders and map choices to the viewed run's K and redraw."""
+        tr = trainer_of(request)
+        k = latent.directions(tr).shape[0]
+        choices = [f"d{i + 1}" for i in range(k)]
+        return (gr.update(choices=choices, value="d1"), gr.update(choices=choices, value=choices[min(1, k - 1)]),
+                *restart(s, g, request))
+
+    return {"sync": sync, "sync_inputs": [seed, goal], "sync_outputs": sync_outs}

@@ -1,0 +1,118 @@
+"""The hyper-parameter controls of the Train tab, and the mapping between their values and a `Config`.
+
+The controls cover the knobs people want to play with; every other config key rides along in a per-session dict
+(the preset's or a restored JSON's full config), so a run is always built from a complete, validated Config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+
+from ..config import LIVE_KEYS, PRESETS, Config, ConfigError, make_config
+
+LOCK_NOTE = ("🔒 Greyed-out knobs change the networks, the data or the environment, so they are locked while "
+             "training. Pause, then Reset to start a new run with new values. Knobs marked *live* change at once.")
+LOCK_TIP = "Locked while training: this knob changes the networks, data or environment. Pause, then Reset to apply."
+
+
+@dataclass(frozen=True)
+class Knob:
+    key: str
+    label: str
+    widget: str  # slider | number | dropdown | radio
+    group: str
+    kwargs: dict = field(default_factory=dict)
+
+    @property
+    def live(self) -> bool:
+        return self.key in LIVE_KEYS
+
+
+KNOBS: tuple[Knob, ...] = (
+    Knob("dataset", "dataset", "dropdown", "Model & data",
+         {"choices": ["mnist5k", "mnist", "fashion-mnist"], "allow_custom_value": True}),
+    Knob("loss", "GAN loss", "radio", "Model & data", {"choices": ["ns", "wgan-gp", "hinge"]}),
+    Knob("width", "model width", "slider", "Model & data", {"minimum": 0.0625, "maximum": 1.0, "step": 0.0625}),
+    Knob("seed", "seed", "number", "Model & data", {"precision": 0, "minimum": 0}),
+    Knob("lr_g", "learning rate G", "number", "GAN", {"minimum": 0, "maximum": 1, "step": 1e-4}),
+    Knob("lr_d", "learning rate D", "number", "GAN", {"minimum": 0, "maximum": 1, "step": 1e-4}),
+    Knob("n_critic", "n_critic (D steps per G step)", "slider", "GAN", {"minimum": 1, "maximum": 10, "step": 1}),
+    Knob("refined_frac", "refined fraction of D's fakes", "slider", "GAN", {"minimum": 0, "maximum": 1, "step": 0.05}),
+    Knob("n_dirs", "K directions", "slider", "Agent", {"minimum": 1, "maximum": 32, "step": 1}),
+    Knob("delta", "δ step size", "slider", "Agent", {"minimum": 0.05, "maximum": 2.0, "step": 0.05}),
+    Knob("horizon", "T horizon", "slider", "Agent", {"minimum": 1, "maximum": 32, "step": 1}),
+    Knob("lam_prior", "λ prior weight", "slider", "Agent", {"minimum": 0, "maximum": 2, "step": 0.05}),
+    Knob("beta_goal", "β goal weight", "slider", "Agent", {"minimum": 0, "maximum": 5, "step": 0.1}),
+    Knob("q_lr", "Q learning rate", "number", "Agent", {"minimum": 0, "maximum": 1, "step": 1e-4}),
+    Knob("agent_every", "agent step every N GAN steps (0 = off)", "slider", "Agent",
+         {"minimum": 0, "maximum": 16, "step": 1}),
+    Knob("eps_start", "ε start", "slider", "Exploration", {"minimum": 0, "maximum": 1, "step": 0.01}),
+    Knob("eps_end", "ε end", "slider", "Exploration", {"minimum": 0, "maximum": 1, "step": 0.01}),
+    Knob("eps_decay", "ε decay (agent steps)", "number", "Exploration", {"precision": 0, "minimum": 1}),
+)
+KEYS: tuple[str, ...] = tuple(k.key for k in KNOBS)
+FROZEN: tuple[str, ...] = tuple(k.key for k in KNOBS if not k.live)
+LIVE: tuple[str, ...] = tuple(k.key for k in KNOBS if k.live)
+GROUPS: tuple[str, ...] = ("Model & data", "GAN", "Agent", "Exploration")
+
+
+def make_widget(knob: Knob, value: Any) -> gr.components.Component:
+    label = knob.label + (" · live" if knob.live else "")
+    common = {"label": label, "info": Config.doc(knob.key), "elem_id": f"knob-{knob.key}",
+              "elem_classes": ["knob-live" if knob.live else "knob-frozen"]}
+    if knob.widget == "slider":
+        return gr.Slider(value=value, **knob.kwargs, **common)
+    if knob.widget == "number":
+        return gr.Number(value=value, **knob.kwargs, **common)
+    if knob.widget == "dropdown":
+        return gr.Dropdown(value=value, **knob.kwargs, **common)
+    return gr.Radio(value=value, **knob.kwargs, **common)
+
+
+def preset_config(preset: str | None) -> Config:
+    return make_config(preset if preset in PRESETS else None)
+
+
+def build_config(base: dict | None, values: dict[str, Any]) -> Config:
+    """The full Config: the session's base dict overlaid with the controls' values. Raises ConfigError."""
+    d = dict(base or Config().to_dict())
+    for k, v in values.items():
+        if v is None:
+            raise ConfigError(f"{k} is empty; enter a value")
+        d[k] = _coerce(k, v)
+    if d.get("loss") == "wgan-gp":
+        d["d_norm"] = "none"  # the gradient penalty needs a per-sample critic (batch norm mixes samples)
+    if d.get("n_dirs", 1) > d.get("z_dim", 100):
+        raise ConfigError(f"K={d['n_dirs']} directions exceed z_dim={d['z_dim']}")
+    return Config.from_dict(d)
+
+
+def _coerce(key: str, v: Any) -> Any:
+    """Gradio gives floats for integer sliders and numbers; the config wants exact types."""
+    want = type(getattr(Config(), key))
+    if want is int and isinstance(v, float):
+        if not v.is_integer():
+            raise ConfigError(f"{key} must be a whole number, got {v}")
+        return int(v)
+    if want is float and isinstance(v, int) and not isinstance(v, bool):
+        return float(v)
+    return v
+
+
+def values_of(cfg: Config | dict) -> list[Any]:
+    """The controls' values for a config, in KNOBS order."""
+    d = cfg.to_dict() if isinstance(cfg, Config) else cfg
+    return [d[k] for k in KEYS]
+
+
+def live_values(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: _coerce(k, v) for k, v in values.items() if k in LIVE_KEYS and v is not None}
+
+
+def diff_frozen(run_cfg: dict, cfg: Config) -> list[str]:
+    """Non-live knobs whose value differs from the run's (they only take effect on Reset)."""
+    new = cfg.to_dict()
+    return [k for k in FROZEN if run_cfg.get(k) != new.get(k)]

@@ -1,0 +1,146 @@
+"""Latent-space maths for the Explore and Draw tabs, on a Trainer's public API only (generate, refine, potential,
+the agent's Q-network, env.directions): z from a seed and slider offsets, Q at z, one greedy agent move, the
+potential Φ over a plane, interpolation, and projecting a drawing into z.
+
+Everything runs under torch.no_grad except the projection, which optimises z through a private copy of G (the live
+G_ema is updated in place by training, which would invalidate autograd's saved tensors mid-backward).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from ..data import to_float
+from ..directions import action_labels
+from ..env import observe
+from ..trainer import Trainer
+
+
+def goal_tensor(goal: int | None, n: int, device: torch.device) -> torch.Tensor:
+    return torch.full((n,), -1 if goal is None else int(goal), dtype=torch.long, device=device)
+
+
+def seed_z(z_dim: int, seed: int) -> torch.Tensor:
+    """The base latent of a seed (1, z_dim), independent of any trainer's RNG."""
+    return torch.randn(1, z_dim, generator=torch.Generator().manual_seed(int(seed)))
+
+
+def directions(trainer: Trainer) -> torch.Tensor:
+    return trainer.env.directions.detach().float().cpu()
+
+
+def z_at(trainer: Trainer, seed: int, alphas: np.ndarray) -> torch.Tensor:
+    """z = z(seed) + sum_i alpha_i d_i (directions are unit vectors: alpha is in standard deviations)."""
+    d = directions(trainer)
+    a = torch.as_tensor(np.asarray(alphas, dtype=np.float32)[: d.shape[0]])
+    return seed_z(d.shape[1], seed) + (a @ d[: len(a)]).unsqueeze(0)
+
+
+@torch.no_grad()
+def q_values(trainer: Trainer, z: torch.Tensor, t: int, goal: int | None) -> np.ndarray:
+    """Q(s, a) for every action at state (z, t, goal), built the way Trainer.refine builds it (with D-bar's image
+    features when the run's q_state uses them)."""
+    dev = trainer.device
+    z = z.to(dev)
+    g = goal_tensor(goal, z.shape[0], dev)
+    pot = trainer.potential
+    feats = pot.evaluate(z, g)[1] if getattr(pot, "features", False) else None
+    obs = observe(z, torch.full_like(g, int(t)), g, trainer.cfg.horizon, feats)
+    return trainer.agent.q(obs).float().cpu().numpy()
+
+
+@torch.no_grad()
+def potential(trainer: Trainer, z: torch.Tensor, goal: int | None) -> np.ndarray:
+    """Φ for each row of z (batched in chunks so a big latent map stays bounded in memory)."""
+    dev = trainer.device
+    out = []
+    for chunk in z.split(512):
+        chunk = chunk.to(dev)
+        out.append(trainer.potential(chunk, goal_tensor(goal, chunk.shape[0], dev)).float().cpu())
+    return torch.cat(out).numpy()
+
+
+def image(trainer: Trainer, z: torch.Tensor) -> np.ndarray:
+    return trainer.generate(z).numpy()
+
+
+def greedy_move(trainer: Trainer, alphas: np.ndarray, seed: int, t: int, goal: int | None
+                ) -> tuple[int, str, np.ndarray, np.ndarray]:
+    """The agent's greedy action at z(seed, alphas): (action, label, Q-values, new alphas)."""
+    q = q_values(trainer, z_at(trainer, seed, alphas), t, goal)[0]
+    a = int(np.argmax(q))
+    k = directions(trainer).shape[0]
+    labels = action_labels(k)
+    new = np.array(alphas, dtype=np.float64)
+    if a > 0:  # action 2i+1 is +delta along d_i, 2i+2 is -delta
+        i, sign = (a - 1) // 2, (1.0 if a % 2 == 1 else -1.0)
+        new[i] += sign * trainer.cfg.delta
+    return a, labels[a], q, new
+
+
+def rollout(trainer: Trainer, alphas: np.ndarray, seed: int, goal: int | None, t0: int = 0
+            ) -> Iterator[tuple[int, str, np.ndarray, np.ndarray]]:
+    """Greedy moves until the agent stops or the horizon ends (one item per step, for animation)."""
+    t = t0
+    while t < trainer.cfg.horizon:
+        a, label, q, alphas = greedy_move(trainer, alphas, seed, t, goal)
+        t += 1
+        yield a, label, q, alphas
+        if a == 0:
+            return
+
+
+def plane(trainer: Trainer, seed: int, alphas: np.ndarray, i: int, j: int, span: float, res: int
+          ) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+    """Axes (absolute alpha_i, alpha_j values centred on the current ones) and the (res*res, z_dim) latents, row-major
+    with v (alpha_j) along rows."""
+    d = directions(trainer)
+    u = alphas[i] + np.linspace(-span, span, res)
+    v = alphas[j] + np.linspace(-span, span, res)
+    z = z_at(trainer, seed, alphas)
+    du = torch.as_tensor(u - alphas[i], dtype=torch.float32)
+    dv = torch.as_tensor(v - alphas[j], dtype=torch.float32)
+    grid = z + dv.view(-1, 1, 1) * d[j] + du.view(1, -1, 1) * d[i]  # (res_v, res_u, z_dim)
+    return u, v, grid.reshape(-1, d.shape[1])
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, n: int) -> torch.Tensor:
+    """Spherical interpolation (keeps |z| typical of the Gaussian, unlike a straight line through the origin)."""
+    a, b = a.flatten(), b.flatten()
+    cos = torch.clamp(torch.dot(a / a.norm(), b / b.norm()), -1.0, 1.0)
+    omega = torch.arccos(cos)
+    ts = torch.linspace(0, 1, n)
+    if omega.abs() < 1e-4:
+        return torch.stack([(1 - t) * a + t * b for t in ts])
+    so = torch.sin(omega)
+    return torch.stack([(torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / so for t in ts])
+
+
+def project(trainer: Trainer, target_uint8: np.ndarray, steps: int = 150, restarts: int = 64, lr: float = 0.05,
+            prior: float = 1e-3) -> Iterator[tuple[int, float, torch.Tensor]]:
+    """Find z with G(z) close to a 28x28 drawing: best of `restarts` random z, then Adam on z.
+
+    Yields (step, loss, z) every 10 steps and at the end, so the UI can show progress."""
+    g = copy.deepcopy(trainer.G_ema).eval()  # a private copy: training updates G_ema in place
+    for p in g.parameters():
+        p.requires_grad_(False)
+    x = to_float(torch.as_tensor(target_uint8, dtype=torch.uint8).unsqueeze(0)).to(trainer.device)
+    z_dim = trainer.cfg.z_dim
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        cand = torch.randn(restarts, z_dim, generator=gen).to(trainer.device)
+        err = (g(cand) - x).pow(2).flatten(1).mean(1)
+        z = cand[err.argmin()].unsqueeze(0).clone()
+    z.requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=lr)
+    for s in range(1, steps + 1):
+        loss = (g(z) - x).pow(2).mean() + prior * z.pow(2).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if s % 10 == 0 or s == steps:
+            yield s, float(loss.detach()), z.detach().cpu()

@@ -1,0 +1,259 @@
+"""Per-session trainers: who owns which run, a cap on concurrent training, and cleanup.
+
+Every browser session first looks at the shared *base* run (the shipped checkpoint, or a fresh model); it gets a run
+of its own on Train / Step / Reset / Load. At most `max_running` runs train at once (2 vCPUs can't share more) and at
+most `max_runs` are held in memory; idle sessions are swept, and `drop` (wired to `demo.unload`) stops a closed tab's
+training. A refresher thread copies each active trainer's `snapshot()` into `Run.snap`, so poll handlers never wait
+for the trainer's model lock (held for a whole training step) and every viewer of a run shares one copy.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..config import Config
+from ..trainer import Trainer
+
+log = logging.getLogger(__name__)
+_ids = itertools.count(1)
+
+
+class Busy(Exception):
+    """Every training slot is taken (the message says what the user can do)."""
+
+
+def default_max_running() -> int:
+    """DQNGAN_MAX_TRAINERS, else 1 on CPU (2 cores) and 2 on a GPU."""
+    env = os.environ.get("DQNGAN_MAX_TRAINERS")
+    if env:
+        return max(1, int(env))
+    return 2 if torch.cuda.is_available() else 1
+
+
+@dataclass
+class Run:
+    """A trainer held by the app, plus the latest copy of its snapshot and a small render cache."""
+
+    trainer: Trainer
+    label: str  # where it came from, e.g. "checkpoint checkpoints/mnist" or "fresh model (tiny preset)"
+    owner: str | None = None  # session hash; None for the shared base run
+    source: str | None = None  # checkpoint directory it was loaded from, if any
+    uid: int = field(default_factory=lambda: next(_ids))
+    snap: dict = field(default_factory=dict)
+    dirty: bool = True
+    _memo: dict = field(default_factory=dict)
+
+    def refresh(self) -> dict:
+        self.snap = self.trainer.snapshot()
+        self.dirty = False
+        return self.snap
+
+    @property
+    def running(self) -> bool:
+        return self.trainer.status == "running"
+
+    def memo(self, key: tuple, make: Callable[[], Any], keep: int = 64) -> Any:
+        """Cache derived views (figures, grid images) per data version; shared by everyone watching this run."""
+        hit = self._memo.get(key)
+        if hit is None:
+            if len(self._memo) >= keep:
+                self._memo.clear()  # crude but bounded; entries are cheap to rebuild
+            hit = self._memo[key] = make()
+        return hit
+
+
+@dataclass
+class Session:
+    run: Run | None = None
+    watching: Run | None = None
+    last_seen: float = field(default_factory=time.monotonic)
+    _notice: str | None = None
+    _notice_at: float = 0.0
+
+    NOTICE_SECONDS = 30.0  # how long a message stays in the status line
+
+    @property
+    def notice(self) -> str | None:
+        """The last readable message for this session (shown in the status line for a while)."""
+        if self._notice and time.monotonic() - self._notice_at < self.NOTICE_SECONDS:
+            return self._notice
+        return None
+
+    @notice.setter
+    def notice(self, msg: str | None) -> None:
+        self._notice, self._notice_at = msg, time.monotonic()
+
+
+class Registry:
+    def __init__(self, make_base: Callable[[], Run], *, max_running: int | None = None, max_runs: int = 4,
+                 idle_timeout: float = 1800.0, refresh_every: float = 0.25):
+        self.max_running = max_running or default_max_running()
+        self.max_runs = max(max_runs, self.max_running)
+        self.idle_timeout = idle_timeout
+        self.refresh_every = refresh_every
+        self._make_base = make_base
+        self._base: Run | None = None
+        self._sessions: dict[str, Session] = {}
+        self._lock = threading.RLock()
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------------------------------------ lifecycle
+    @property
+    def base(self) -> Run:
+        with self._lock:
+            if self._base is None:
+                self._base = self._make_base()
+                self._base.refresh()
+            return self._base
+
+    def start(self) -> Registry:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._refresh_loop, name="dqngan-ui-refresh", daemon=True)
+            self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop every run (used when the app shuts down and by tests)."""
+        self._closed.set()
+        with self._lock:
+            runs = [s.run for s in self._sessions.values() if s.run is not None]
+            self._sessions.clear()
+        for r in runs:
+            r.trainer.stop(timeout=10)
+
+    # ------------------------------------------------------------------------------------------------ sessions
+    def session(self, sid: str) -> Session:
+        with self._lock:
+            s = self._sessions.get(sid)
+            if s is None:
+                s = self._sessions[sid] = Session()
+            s.last_seen = time.monotonic()
+            return s
+
+    def view(self, sid: str) -> Run:
+        """The run this session looks at: its own, else the one it chose to watch, else the base."""
+        s = self.session(sid)
+        if s.run is not None:
+            return s.run
+        if s.watching is not None and s.watching.owner is not None and self._owned(s.watching):
+            return s.watching
+        s.watching = None
+        return self.base
+
+    def _owned(self, run: Run) -> bool:
+        return any(s.run is run for s in self._sessions.values())
+
+    def runs(self) -> list[Run]:
+        with self._lock:
+            return [s.run for s in self._sessions.values() if s.run is not None]
+
+    def running_count(self, exclude: Run | None = None) -> int:
+        return sum(1 for r in self.runs() if r.running and r is not exclude)
+
+    def drop(self, sid: str, reason: str = "closed") -> None:
+        """Forget a session and stop its trainer (in the background: a step may take a moment to finish)."""
+        with self._lock:
+            s = self._sessions.pop(sid, None)
+        if s is not None and s.run is not None:
+            log.info("session %s %s: stopping run %d", sid[:8], reason, s.run.uid)
+            run = s.run
+            threading.Thread(target=run.trainer.stop, kwargs={"timeout": 30}, daemon=True).start()
+
+    # ------------------------------------------------------------------------------------------------ commands
+    def own(self, sid: str, make: Callable[[], Run], *, replace: bool = False) -> Run:
+        """The session's own run, created with `make` if it has none (or `replace`). May evict an idle run."""
+        with self._lock:
+            s = self.session(sid)
+            if s.run is not None and not replace:
+                return s.run
+            if s.run is None:
+                self._make_room(sid)
+        run = make()  # outside the lock: building a model can take a moment
+        run.owner = sid
+        run.refresh()
+        with self._lock:
+            s = self.session(sid)
+            old, s.run, s.watching = s.run, run, None
+        if old is not None:
+            threading.Thread(target=old.trainer.stop, kwargs={"timeout": 30}, daemon=True).start()
+        return run
+
+    def _make_room(self, sid: str) -> None:
+        held = [(s.last_seen, k, s) for k, s in self._sessions.items() if s.run is not None and k != sid]
+        if len(held) < self.max_runs:
+            return
+        idle = sorted((t, k, s) for t, k, s in held if not s.run.running)
+        if not idle:
+            raise Busy(f"busy: all {self.max_runs} model slots are training; watch a run or try again later")
+        _, k, s = idle[0]
+        log.info("evicting the idle run of session %s to make room", k[:8])
+        run, s.run = s.run, None
+        s.notice = "your paused run was released to make room for another visitor (Reset to start again)"
+        threading.Thread(target=run.trainer.stop, kwargs={"timeout": 30}, daemon=True).start()
+
+    def check_slot(self, run: Run) -> None:
+        """Raise Busy if starting `run` would exceed the cap on concurrent training."""
+        if run.running:
+            return
+        n = self.running_count(exclude=run)
+        if n >= self.max_running:
+            raise Busy(f"busy: {n} of {self.max_running} training slot(s) in use by other visitors. Watch their run "
+                       f"(the Watch button) or wait and press Train again; you can still explore and draw.")
+
+    def train(self, run: Run, steps: int | None = None) -> None:
+        with self._lock:  # the check and the start are one step, so two clicks can't both take the last slot
+            self.check_slot(run)
+            if steps is None:
+                run.trainer.start()
+            else:
+                run.trainer.step(steps)
+            run.dirty = True
+
+    def watch(self, sid: str) -> Run | None:
+        """Follow (read-only) a run another session is training; None if nobody is."""
+        with self._lock:
+            s = self.session(sid)
+            others = [r for r in self.runs() if r.running and r.owner != sid]
+            s.watching = others[0] if others else None
+            return s.watching
+
+    # ------------------------------------------------------------------------------------------------ background
+    def _refresh_loop(self) -> None:
+        last_sweep = time.monotonic()
+        while not self._closed.wait(self.refresh_every):
+            for run in self.runs():
+                try:
+                    snap = run.snap
+                    if run.dirty or run.running or run.trainer.status != snap.get("status"):
+                        run.refresh()
+                except Exception:  # a broken run must not stop the refresher for everyone else
+                    log.exception("refreshing run %d failed", run.uid)
+            if time.monotonic() - last_sweep > 5:
+                last_sweep = time.monotonic()
+                self.sweep()
+
+    def sweep(self) -> None:
+        """Drop sessions not seen for idle_timeout seconds (tabs whose unload never arrived)."""
+        now = time.monotonic()
+        with self._lock:
+            stale = [k for k, s in self._sessions.items() if now - s.last_seen > self.idle_timeout]
+        for k in stale:
+            self.drop(k, reason="idle")
+
+
+def config_core(cfg: Config | dict) -> dict:
+    """The non-live part of a config: if it matches the base run's, training can continue from the base checkpoint."""
+    from ..config import LIVE_KEYS
+
+    d = cfg.to_dict() if isinstance(cfg, Config) else dict(cfg)
+    return {k: v for k, v in d.items() if k not in LIVE_KEYS}
