@@ -94,6 +94,7 @@ def build(ctx: AppContext, status: Any, seen: Any) -> dict:
 
     def adopt(request: gr.Request, path: Path, label: str) -> str:
         sid = sid_of(request)
+        reg.unwatch(sid)
         run = reg.own(sid, lambda: ctx.from_checkpoint(path, label=label, with_data=True), replace=True)
         reg.session(sid).notice = f"loaded {label}: press Train to continue it"
         return f"📂 loaded {label} at step {run.trainer.step_count}; it is now your run (Train tab)"

@@ -141,14 +141,25 @@ class Registry:
             return s
 
     def view(self, sid: str) -> Run:
-        """The run this session looks at: its own, else the one it chose to watch, else the base."""
+        """The run this session looks at: the one it chose to watch (while its owner keeps it), else its own, else
+        the base."""
         s = self.session(sid)
-        if s.run is not None:
-            return s.run
-        if s.watching is not None and s.watching.owner is not None and self._owned(s.watching):
-            return s.watching
-        s.watching = None
-        return self.base
+        if s.watching is not None:
+            if s.watching.owner is not None and self._owned(s.watching):
+                return s.watching
+            s.watching = None
+        return s.run if s.run is not None else self.base
+
+    def unwatch(self, sid: str) -> None:
+        self.session(sid).watching = None
+
+    def release(self, sid: str, run: Run) -> None:
+        """Give back a run the session just made (e.g. its Train found every slot busy)."""
+        with self._lock:
+            s = self._sessions.get(sid)
+            if s is not None and s.run is run:
+                s.run = None
+        threading.Thread(target=run.trainer.stop, kwargs={"timeout": 30}, daemon=True).start()
 
     def _owned(self, run: Run) -> bool:
         return any(s.run is run for s in self._sessions.values())
@@ -183,7 +194,7 @@ class Registry:
         run.refresh()
         with self._lock:
             s = self.session(sid)
-            old, s.run, s.watching = s.run, run, None
+            old, s.run = s.run, run
         if old is not None:
             threading.Thread(target=old.trainer.stop, kwargs={"timeout": 30}, daemon=True).start()
         return run

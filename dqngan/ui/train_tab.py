@@ -20,7 +20,7 @@ from . import charts, images, knobs
 from .context import AppContext
 from .feedback import UserError, guard, warn
 from .lessons import EXPLAIN
-from .session import Run, config_core
+from .session import Busy, Run, config_core
 
 POLL_SECONDS = 1.0
 GRID_SCALE = 2  # the 8x8 grids are sent at 2x, nearest-neighbour, so they stay crisp when shown large
@@ -316,26 +316,36 @@ def build(ctx: AppContext) -> TrainTab:
         handler.__name__ = fn.__name__
         return handler
 
-    def do_train(sid: str, base: dict, *vals: Any) -> list[str]:
-        cfg = cfg_from(base, vals)
+    def start(sid: str, cfg: Config, steps: int | None) -> list[str]:
+        """Train / Step on the session's own run (made on first use; given back if every slot is busy)."""
+        reg.unwatch(sid)
+        had = reg.session(sid).run is not None
         run, notes = ensure_run(sid, cfg)
         if run.running:
+            if steps is not None:
+                raise UserError("training is running; press Pause first, then Step")
             return notes + ["already training"]
-        reg.train(run)
-        return notes
+        try:
+            reg.train(run, steps)
+        except Busy:
+            if not had:
+                reg.release(sid, run)  # keep looking at the shared model (and free to Watch) instead
+            raise
+        return notes + ([f"stepping {steps} step(s)"] if steps else [])
+
+    def do_train(sid: str, base: dict, *vals: Any) -> list[str]:
+        return start(sid, cfg_from(base, vals), None)
 
     def do_step(sid: str, n: Any, base: dict, *vals: Any) -> list[str]:
         if n is None or not 1 <= int(n) <= 10_000:
             raise UserError("steps per Step click must be a whole number from 1 to 10000")
-        cfg = cfg_from(base, vals)
-        run, notes = ensure_run(sid, cfg)
-        if run.running:
-            raise UserError("training is running; press Pause first, then Step")
-        reg.train(run, steps=int(n))
-        return notes + [f"stepping {int(n)} step(s)"]
+        return start(sid, cfg_from(base, vals), int(n))
 
     def do_pause(sid: str) -> list[str]:
         sess = reg.session(sid)
+        if sess.watching is not None:
+            raise UserError("you are watching another visitor's run (read-only) and cannot pause it; press Train to "
+                            "go back to your own")
         if sess.run is None:
             raise UserError("nothing of yours is training (you are looking at the shared model); press Train")
         sess.run.trainer.pause()
@@ -344,15 +354,14 @@ def build(ctx: AppContext) -> TrainTab:
 
     def do_reset(sid: str, base: dict, *vals: Any) -> list[str]:
         cfg = cfg_from(base, vals)
+        reg.unwatch(sid)
         reg.own(sid, lambda: ctx.fresh(cfg), replace=True)
         return ["reset: a fresh, untrained model with the current knobs (press Train)"]
 
     def do_watch(sid: str) -> list[str]:
-        run = reg.watch(sid)
-        if reg.session(sid).run is not None:
-            return ["you have your own run; Watch follows another visitor's run only when you have none (Reset "
-                    "keeps yours)"]
-        return ["watching another visitor's run (read-only)"] if run else ["nobody else is training right now"]
+        if reg.watch(sid) is None:
+            return ["nobody else is training right now"]
+        return ["watching another visitor's run (read-only); press Train to go back to your own"]
 
     cmd_out = [status, seen]
     kw = {"concurrency_limit": None, "show_progress": "hidden"}

@@ -1,0 +1,420 @@
+"""The Gradio app: pure UI helpers (charts, knobs, images, session registry) and the launched app over gradio_client
+(train, poll with version-skip, pause, step, live knobs, bad inputs, the training cap, unload cleanup, explore, draw,
+models, lessons, Hub buttons against the fake Hub)."""
+
+import json
+import math
+import os
+import time
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("GRADIO_HEARTBEAT_INTERVAL", "0.5")  # unload fires within ~1 s of a client closing
+
+gr = pytest.importorskip("gradio")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+from dqngan.ui import charts, images, knobs  # noqa: E402
+from dqngan.ui.session import Busy, Registry, Run  # noqa: E402
+
+N_SLIDERS = 16
+
+
+# ---------------------------------------------------------------------------------------------------- helpers
+def wait_for(pred, timeout=30.0, every=0.2, what="condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        got = pred()
+        if got:
+            return got
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def poll(client):
+    return client.predict(api_name="/poll")
+
+
+def plot_data(out):
+    assert isinstance(out, dict) and out.get("type") == "plotly", out
+    return json.loads(out["plot"])
+
+
+def is_skip(out):
+    return isinstance(out, dict) and out.get("__type__") == "update" and len(out) == 1
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    """A tiny trained checkpoint (the app can open on it, and load it from the Models tab)."""
+    from dqngan.checkpoint import save_checkpoint
+    from dqngan.config import make_config
+    from dqngan.trainer import Trainer
+
+    t = Trainer(make_config("tiny"), "cpu")
+    t.run(steps=12)
+    return save_checkpoint(t, tmp_path_factory.mktemp("ck") / "tiny-run")
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """The app on a free port: a fresh tiny model (no shipped checkpoint), one training slot."""
+    from dqngan.ui import build_demo, launch_kwargs
+
+    tmp = tmp_path_factory.mktemp("app")
+    os.environ["GRADIO_TEMP_DIR"] = str(tmp / "gradio")
+    demo = build_demo(checkpoint=None, preset="tiny", device="cpu", max_running=1, save_root=tmp / "saved")
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_kwargs())
+    yield demo, url
+    demo.ctx.registry.close()
+    demo.close()
+
+
+@pytest.fixture
+def client(app):
+    c = Client(app[1], verbose=False, download_files=False)
+    yield c
+    c.close()
+
+
+def own_run(demo, client):
+    sess = demo.ctx.registry._sessions.get(client.session_hash)
+    return sess.run if sess else None
+
+
+# ---------------------------------------------------------------------------------------------------- pure helpers
+def test_downsample_keeps_first_and_last_and_bounds_size():
+    x = list(range(5000))
+    xs, ys = charts.downsample(x, x, 200)
+    assert len(xs) <= 200 and xs[0] == 0 and xs[-1] == 4999 and xs == ys
+
+
+def test_ema_smoothing_is_debiased_and_skips_nan():
+    assert charts.ema_smooth([2.0] * 5, 0.9) == pytest.approx([2.0] * 5)
+    out = charts.ema_smooth([1.0, float("nan"), 3.0], 0.5)
+    assert math.isnan(out[1]) and out[0] == 1.0 and 1.0 < out[2] < 3.0
+
+
+def test_line_figure_is_small_json_without_nan():
+    n = 2000
+    hist = {"d_loss": {"step": list(range(n)), "value": [float("nan") if i == 5 else 0.123456789 * i
+                                                        for i in range(n)]},
+            "td_loss": {"step": list(range(n)), "value": [1e-3] * n}}
+    fig = charts.line_figure(hist, [("d_loss", "D"), ("td_loss", "TD", "y2")], smoothing=0.6)
+    text = charts.to_json(fig)  # allow_nan=False: would raise on NaN
+    assert len(text) < 40_000
+    assert {t["yaxis"] for t in fig["data"]} == {"y", "y2"} and "yaxis2" in fig["layout"]
+    assert charts.line_figure({}, [("d_loss", "D")])["layout"]["annotations"]  # "waiting..." note when empty
+
+
+def test_q_bar_highlights_the_chosen_action():
+    fig = charts.q_bar_figure(["stop", "+d1", "-d1"], [0.1, 0.5, -0.2])
+    colors = fig["data"][0]["marker"]["color"]
+    assert colors[1] != colors[2] and fig["data"][0]["text"][1] == "chosen"
+
+
+def test_build_config_coerces_and_validates():
+    from dqngan.config import ConfigError
+
+    vals = dict(zip(knobs.KEYS, knobs.values_of(knobs.preset_config("tiny"))))
+    vals.update(n_critic=3.0, loss="wgan-gp", seed=7.0)
+    cfg = knobs.build_config(knobs.preset_config("tiny").to_dict(), vals)
+    assert cfg.n_critic == 3 and isinstance(cfg.n_critic, int) and cfg.d_norm == "none" and cfg.seed == 7
+    with pytest.raises(ConfigError):
+        knobs.build_config(None, {"lr_g": 5.0})
+    with pytest.raises(ConfigError):
+        knobs.build_config(None, {"n_critic": 2.5})
+    with pytest.raises(ConfigError):
+        knobs.build_config(None, {"eps_start": 0.1, "eps_end": 0.5})
+
+
+def test_sketch_to_digit_centres_the_stroke_and_rejects_empty():
+    canvas = np.full((280, 280), 255, dtype=np.uint8)
+    assert images.sketch_to_digit({"composite": canvas}) is None
+    canvas[20:100, 20:40] = 0  # a short bar in the top-left corner
+    d = images.sketch_to_digit({"composite": canvas, "layers": [], "background": None})
+    assert d.shape == (28, 28) and d.dtype == np.uint8
+    ys, xs = np.nonzero(d > 128)
+    assert abs(ys.mean() - 13.5) < 2 and abs(xs.mean() - 13.5) < 2  # centred like MNIST
+    rgba = np.zeros((50, 50, 4), dtype=np.uint8)
+    rgba[10:40, 20:25, 3] = 255  # black ink, alpha = stroke
+    assert images.sketch_to_digit({"composite": rgba}).max() > 200
+
+
+def test_timeline_gif(tmp_path):
+    raw = np.random.default_rng(0).integers(0, 255, (64, 28, 28), dtype=np.uint8)
+    p = images.timeline_gif([(1, raw, raw), (10, raw, 255 - raw)], tmp_path / "t.gif")
+    from PIL import Image
+
+    with Image.open(p) as im:
+        assert im.n_frames == 2
+    with pytest.raises(ValueError):
+        images.timeline_gif([], tmp_path / "empty.gif")
+
+
+def test_registry_caps_training_evicts_idle_and_drops(mnist, tiny_cfg):
+    from dqngan.trainer import Trainer
+
+    def make():
+        return Run(Trainer(tiny_cfg, "cpu", data=mnist), label="test")
+
+    reg = Registry(make, max_running=1, max_runs=2, refresh_every=0.05).start()
+    try:
+        a = reg.own("a", make)
+        b = reg.own("b", make)
+        reg.train(a)
+        with pytest.raises(Busy, match="busy"):
+            reg.train(b)  # the one slot is taken
+        assert reg.watch("b") is a and reg.view("b") is a  # b watches a's run ...
+        reg.unwatch("b")
+        assert reg.view("b") is b  # ... and goes back to its own
+        reg.own("c", make)  # a third run: b (idle, least recently seen) is evicted, a keeps training
+        assert reg.session("b").run is None and "released" in reg.session("b").notice
+        wait_for(lambda: a.snap.get("step", 0) > 0, what="the refresher to copy a's snapshot")
+        reg.drop("a")
+        wait_for(lambda: a.trainer.status == "stopped", what="the dropped run to stop")
+        assert a not in reg.runs()
+    finally:
+        reg.close()
+
+
+# ---------------------------------------------------------------------------------------------------- the app
+def test_train_poll_pause_step(app, client):
+    demo, _ = app
+    first = poll(client)
+    assert "shared model" in first[0] and "idle" in first[0]
+    status = client.predict(api_name="/train")
+    assert "running" in status and "your run" in status
+    run = own_run(demo, client)
+    wait_for(lambda: run.snap.get("step", 0) >= 12 and run.snap.get("grids"), what="a few training steps")
+    out = poll(client)
+    loss, reward, q, qheat = (plot_data(o) for o in out[1:5])
+    assert {t["name"] for t in loss["data"]} >= {"D loss", "G loss"}
+    assert len(loss["data"][-1]["x"]) >= 2 and any(t["name"].startswith("D(x)") for t in reward["data"])
+    assert q["data"] and q["data"][0]["type"] == "bar" and qheat["data"][0]["type"] == "heatmap"
+    grid = out[7]
+    assert grid and (grid.get("path") or grid.get("url") if isinstance(grid, dict) else grid)
+    assert out[9] == {"interactive": False, "__type__": "update"}  # non-live knobs lock while training
+    total = sum(len(json.dumps(o)) for o in out)
+    assert total < 150_000, f"poll payload {total} bytes"
+
+    status = client.predict(api_name="/pause")
+    assert "paused" in status
+    step = run.trainer.step_count
+    time.sleep(0.5)
+    assert run.trainer.step_count == step  # really paused
+    poll(client)
+    again = poll(client)  # nothing changed since: every chart is skipped
+    assert all(is_skip(o) for o in again[1:7]), again[1:7]
+
+    status = client.predict(3, api_name="/step")
+    assert "stepping 3" in status
+    wait_for(lambda: run.trainer.status == "paused" and run.trainer.step_count == step + 3, what="3 steps")
+    after = poll(client)
+    assert not is_skip(after[0]) and f"step {step + 3}" in after[0]
+    assert after[9] == {"interactive": True, "__type__": "update"}  # unlocked again
+
+
+def test_live_knobs_and_bad_inputs_keep_training_alive(app, client):
+    demo, _ = app
+    client.predict(2, api_name="/step")
+    run = own_run(demo, client)
+    wait_for(lambda: run.trainer.status == "paused", what="the steps")
+    # a live knob (lr_g is the 5th knob) applied to the existing run without a reset
+    vals = knobs.values_of(run.trainer.cfg)
+    vals[knobs.KEYS.index("lr_g")] = 1e-3
+    client.predict(*vals, api_name="/train")
+    wait_for(lambda: run.trainer.cfg.lr_g == 1e-3, what="the live lr_g")
+    assert own_run(demo, client) is run  # same run, not a new one
+    client.predict(api_name="/pause")
+    step = run.trainer.step_count
+    # bad inputs: readable messages, nothing crashes, the run and its settings survive
+    with pytest.raises(AppError, match="minimum"):
+        client.predict(0, api_name="/step")  # the field's own bound: a readable error, nothing else happens
+    vals[knobs.KEYS.index("eps_end")] = 0.99
+    vals[knobs.KEYS.index("eps_start")] = 0.1
+    assert "eps_end must be <= eps_start" in client.predict(*vals, api_name="/train")
+    with pytest.raises(AppError, match="maximum"):
+        client.predict(*knobs.values_of(run.trainer.cfg)[:4], 5.0, api_name="/train")  # lr_g > 1 (field max)
+    assert all(is_skip(o) for o in client.predict("{not json", api_name="/restore_config"))
+    assert all(is_skip(o) for o in client.predict('{"width": -1}', api_name="/restore_config"))
+    assert own_run(demo, client) is run and run.trainer.step_count == step and run.trainer.cfg.lr_g == 1e-3
+    assert run.trainer.status == "paused" and run.trainer.error is None
+    # Reset: a fresh model from the knobs, not started
+    status = client.predict(*knobs.values_of(run.trainer.cfg), api_name="/reset")
+    assert "reset" in status and own_run(demo, client) is not run and "step 0 " in status
+
+
+def test_cap_busy_watch_and_unload_cleanup(app):
+    demo, url = app
+    a = Client(url, verbose=False, download_files=False)
+    b = Client(url, verbose=False, download_files=False)
+    try:
+        a.predict(api_name="/train")
+        run_a = own_run(demo, a)
+        wait_for(lambda: run_a.running, what="a to train")
+        status = b.predict(api_name="/train")
+        assert "busy" in status and "Watch" in status
+        assert own_run(demo, b) is None  # the run made for the refused click was given back
+        assert "watching" in b.predict(api_name="/watch")
+        assert "watching another visitor's run" in poll(b)[0]
+        assert "cannot pause" in b.predict(api_name="/pause") and run_a.running
+    finally:
+        a.close()
+    # closing the tab (the client's heartbeat) runs demo.unload: a's training stops well within 30 s
+    wait_for(lambda: run_a.trainer.status == "stopped", timeout=25, what="unload to stop the closed session's run")
+    assert a.session_hash not in demo.ctx.registry._sessions
+    b.close()
+
+
+def test_explore_agent_step_rollout_map_interpolate(app, client):
+    out = client.predict(3, "none", api_name="/explore_seed")
+    img, q, info = out[0], plot_data(out[1]), out[2]
+    assert img and "Φ =" in info and q["data"][0]["type"] == "bar"
+    labels = q["data"][0]["x"]
+    assert labels[0] == "stop" and len(labels) == 2 * 8 + 1
+    sliders = [0.0] * N_SLIDERS
+    out = client.predict(3, "none", *sliders, api_name="/agent_step")
+    moved = [u.get("value") for u in out[5:5 + N_SLIDERS] if isinstance(u, dict)]  # state is hidden
+    chosen = out[2]
+    assert "t = 1/" in chosen and ("stop" in chosen or "moved" in chosen)
+    if "moved" in chosen:  # one slider moved by exactly delta = 0.5
+        assert sorted(abs(v) for v in moved if v)[-1:] == [0.5]
+    # rollout: an animation, one yield per step, ends with stop or the horizon
+    job = client.submit(3, "none", *sliders, api_name="/agent_rollout")
+    job.result(timeout=60)
+    frames = job.outputs()
+    assert 1 <= len(frames) <= 8 and "Φ" in frames[-1][2]
+    traj = plot_data(frames[-1][4])
+    assert len(traj["data"][0]["y"]) >= 2  # potential per step
+    # the map and interpolation
+    m = plot_data(client.predict("d1", "d2", 2, 11, True, 3, "none", *sliders, api_name="/latent_map"))
+    assert m["data"][0]["type"] == "heatmap" and len(m["data"][0]["z"]) == 11 and m["layout"]["images"]
+    assert is_skip(client.predict("d1", "d1", 2, 11, False, 3, "none", *sliders, api_name="/latent_map"))
+    assert client.predict(0, 1, 5, "3", api_name="/interpolate")
+    # a slider move renders at once
+    out = client.predict(3, "none", *([2.0] + [0.0] * 15), api_name="/explore_render")
+    assert "Φ =" in out[2]
+
+
+def test_draw_projects_and_refines(app, client, tmp_path):
+    from PIL import Image
+
+    canvas = np.full((280, 280), 255, dtype=np.uint8)
+    canvas[40:240, 130:150] = 0  # a "1"
+    p = tmp_path / "one.png"
+    Image.fromarray(canvas).save(p)
+    value = {"background": None, "layers": [], "composite": handle_file(str(p))}
+    job = client.submit(value, "none", 20, api_name="/draw_refine")
+    job.result(timeout=60)
+    last = job.outputs()[-1]
+    assert last[0] and "projected" in last[1] and plot_data(last[2])["data"]
+    empty = tmp_path / "empty.png"
+    Image.fromarray(np.full((280, 280), 255, dtype=np.uint8)).save(empty)
+    job = client.submit({"background": None, "layers": [], "composite": handle_file(str(empty))}, "none", 20,
+                        api_name="/draw_refine")
+    job.result(timeout=30)
+    assert all(is_skip(o) for o in job.outputs()[-1])  # "draw a digit first" warning, nothing replaced
+
+
+def test_models_save_list_load(app, client, ckpt, monkeypatch):
+    demo, _ = app
+    client.predict(2, api_name="/step")
+    wait_for(lambda: own_run(demo, client) and own_run(demo, client).trainer.status == "paused", what="steps")
+    msg, listing = client.predict("my-run", api_name="/save_checkpoint")
+    assert "saved step 2" in msg
+    assert any(c[0].endswith("my-run") for c in listing["choices"])
+    assert "⚠️" in client.predict("../escape", api_name="/save_checkpoint")[0]
+    try:  # only listed checkpoints open (Gradio's choice check or ours answers first)
+        assert "⚠️" in client.predict("/etc/passwd", api_name="/load_checkpoint")[0]
+    except AppError as e:
+        assert "choices" in str(e)
+    shown = next(c[0] for c in listing["choices"] if c[0].endswith("my-run"))
+    msg = client.predict(shown, api_name="/load_checkpoint")[0]
+    assert "loaded" in msg and "step 2" in msg
+    assert "loaded checkpoint" in poll(client)[0]
+
+
+def test_lessons_config_json_and_query(app, client):
+    from dqngan.ui import lessons
+
+    vals = knobs.values_of(knobs.preset_config("tiny"))
+    out = client.predict("2. What the Q-values mean", *vals, api_name="/lesson")
+    assert "Q(s, a)" in out[0]
+    assert out[1 + knobs.KEYS.index("eps_decay")] == 1000
+    text = client.predict(*vals, api_name="/config_json")
+    cfg = json.loads(text)
+    assert cfg["batch_size"] == 16  # the preset's hidden keys ride along
+    restored = client.predict(json.dumps({"lr_g": 3e-4, "seed": 9}), api_name="/restore_config")
+    # the session's full config is hidden state; the knobs come back
+    assert restored[knobs.KEYS.index("lr_g")] == 3e-4 and restored[knobs.KEYS.index("seed")] == 9
+    cfg2, lesson = lessons.from_query({"preset": "tiny", "seed": "4", "lesson": "3"},
+                                      knobs.preset_config("cpu"))
+    assert cfg2.seed == 4 and cfg2.batch_size == 16 and cfg2.beta_goal == 1.0 and lesson.startswith("3.")
+    with pytest.raises(lessons.UserError):
+        lessons.from_query({"preset": "nope"}, cfg2)
+
+
+def test_opens_on_a_shipped_checkpoint(ckpt, tmp_path):
+    from dqngan.ui import build_demo
+
+    demo = build_demo(checkpoint=ckpt, preset="tiny", device="cpu", save_root=tmp_path)
+    try:
+        base = demo.ctx.registry.base
+        assert base.source == str(ckpt) and base.trainer.step_count == 12 and "pretrained" in base.label
+        assert any(str(ckpt).endswith(c) or c.endswith("tiny-run") for c in demo.ctx.local_checkpoints())
+    finally:
+        demo.ctx.registry.close()
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "manifest.json").write_text("{}")
+    demo = build_demo(checkpoint=broken, preset="tiny", device="cpu", save_root=tmp_path)
+    try:  # an unreadable checkpoint: the app still opens, on a fresh model
+        assert demo.ctx.registry.base.source is None
+    finally:
+        demo.ctx.registry.close()
+
+
+# ---------------------------------------------------------------------------------------------------- Hub buttons
+@pytest.fixture
+def fake_hub_env(monkeypatch, tmp_path):
+    """The fake Hub from tests/fake_hub.py, with huggingface_hub pointed at it (as in test_hub.py)."""
+    fake_hub = pytest.importorskip("fake_hub")
+    from huggingface_hub import constants, hf_api
+
+    hub = fake_hub.FakeHub().start()
+    ep, home = hub.url, tmp_path / "hf_home"
+    for name, value in {"ENDPOINT": ep, "HUGGINGFACE_CO_URL_TEMPLATE": ep + "/{repo_id}/resolve/{revision}/{filename}",
+                        "HF_HUB_OFFLINE": False, "HF_HOME": str(home), "HF_HUB_CACHE": str(home / "hub"),
+                        "HF_TOKEN_PATH": str(home / "token"), "HF_STORED_TOKENS_PATH": str(home / "stored_tokens"),
+                        "AGENT_HARNESSES_PATH": str(home / ".agent_harnesses.json")}.items():
+        monkeypatch.setattr(constants, name, value)
+    monkeypatch.setattr(hf_api.api, "endpoint", ep)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    yield hub
+    hub.stop()
+    import huggingface_hub
+
+    huggingface_hub.close_session()
+
+
+def test_hub_buttons_push_pull_login(app, client, fake_hub_env):
+    demo, _ = app
+    if not hasattr(__import__("dqngan.hub").hub, "push_checkpoint"):
+        pytest.skip("dqngan.hub is not there yet")
+    assert "alice" in client.predict("hf_good", api_name="/hub_whoami")
+    assert "⚠️" in client.predict("hf_bad", api_name="/hub_whoami")
+    client.predict(2, api_name="/step")
+    wait_for(lambda: own_run(demo, client) and own_run(demo, client).trainer.status == "paused", what="steps")
+    msg = client.predict("alice/dqngan-app", "", False, "hf_good", api_name="/hub_push")
+    assert "pushed" in msg and "hf_good" not in msg
+    msg = client.predict("not a repo id", "", False, "hf_good", api_name="/hub_push")
+    assert "⚠️" in msg and "invalid repo id" in msg
+    msg = client.predict("alice/dqngan-app", "", "hf_good", api_name="/hub_pull")[0]
+    assert "loaded" in msg and "alice/dqngan-app" in msg
+    assert "alice/dqngan-app" in poll(client)[0]
+    for m in (msg, poll(client)[0]):
+        assert "hf_good" not in m  # the token never shows up in what the app sends back
