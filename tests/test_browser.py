@@ -1,0 +1,152 @@
+"""The app in a real browser (headless Debian chromium driven by Playwright): Train makes the charts and the sample
+grid update, Pause stops them, an explorer slider redraws the digit and the Q bars, the agent steps, the sketchpad
+draws. Asserts on the DOM (Plotly traces and their values, image sources), not just that the page loaded.
+
+Needs the `chromium` package (.ci/install-browser.sh) and the playwright Python package (never `playwright
+install`: the system chromium is used). Screenshots go to a temp folder, and to assets/screenshots/ when
+DQNGAN_SAVE_SCREENSHOTS=1.
+"""
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if CHROMIUM is None:
+    pytest.skip("chromium is not installed (run .ci/install-browser.sh)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+pytest.importorskip("gradio")
+
+ROOT = Path(__file__).resolve().parent.parent
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", "--enable-unsafe-swiftshader"]
+TIMEOUT = 60_000  # ms; the first load fetches big JS chunks (Plotly alone is 4.6 MB)
+
+PLOT_X_LEN = """(id) => { const d = document.querySelector(`#${id} .js-plotly-plot`);
+  return d && d.data && d.data.length ? Math.max(...d.data.map(t => (t.x || []).length)) : 0 }"""
+PLOT_LAST_Y = """(id) => { const d = document.querySelector(`#${id} .js-plotly-plot`);
+  if (!d || !d.data || !d.data.length) return null; const t = d.data[d.data.length - 1]; return t.y[t.y.length - 1] }"""
+IMG_SRC = "(id) => { const i = document.querySelector(`#${id} img`); return i ? i.getAttribute('src') : null }"
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    from dqngan.ui import build_demo, launch_kwargs
+
+    tmp = tmp_path_factory.mktemp("browser-app")
+    os.environ["GRADIO_TEMP_DIR"] = str(tmp / "gradio")
+    demo = build_demo(checkpoint=None, preset="tiny", device="cpu", max_running=1, save_root=tmp / "saved")
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_kwargs())
+    yield url
+    demo.ctx.registry.close()
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1360, "height": 1100})
+        pg.set_default_timeout(TIMEOUT)
+        pg.goto(app_url)
+        pg.wait_for_selector("#train-btn")
+        yield pg
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    dirs = [tmp_path_factory.mktemp("shots")]
+    if os.environ.get("DQNGAN_SAVE_SCREENSHOTS"):
+        dirs.append(ROOT / "assets" / "screenshots")
+        dirs[-1].mkdir(parents=True, exist_ok=True)
+
+    def save(pg, name, **kw):
+        for d in dirs:
+            pg.screenshot(path=str(d / name), **kw)
+    return save
+
+
+def wait_js(pg, expr, arg=None, timeout=TIMEOUT):
+    pg.wait_for_function(expr, arg=arg, timeout=timeout, polling=250)
+
+
+def test_train_updates_charts_and_grid_then_pause(page, shots):
+    pg = page
+    wait_js(pg, "() => document.querySelector('#status').innerText.includes('shared model')")
+    pg.click("#train-btn")
+    wait_js(pg, "() => document.querySelector('#status').innerText.includes('running')")
+    # the poll delivers charts with real traces, then they grow as training goes on
+    wait_js(pg, f"() => ({PLOT_X_LEN})('loss-plot') >= 3")
+    first_len = pg.evaluate(PLOT_X_LEN, "loss-plot")
+    wait_js(pg, f"() => ({PLOT_X_LEN})('loss-plot') > {first_len}")
+    names = pg.evaluate("() => document.querySelector('#loss-plot .js-plotly-plot').data.map(t => t.name)")
+    assert "D loss" in names and "G loss" in names
+    assert pg.evaluate(PLOT_LAST_Y, "reward-plot") is not None
+    wait_js(pg, "() => { const d = document.querySelector('#q-plot .js-plotly-plot');"
+                " return d && d.data.length && d.data[0].type === 'bar' && d.data[0].y.length === 17 }")
+    wait_js(pg, f"() => ({IMG_SRC})('sample-grid')")
+    grid_src = pg.evaluate(IMG_SRC, "sample-grid")
+    wait_js(pg, f"() => ({IMG_SRC})('sample-grid') && ({IMG_SRC})('sample-grid') !== {grid_src!r}")
+    # non-live knobs are locked while training, with the reason as a tooltip
+    assert pg.is_disabled("#knob-width input[type=range]")
+    assert "Locked while training" in (pg.get_attribute("#knob-width", "title") or "")
+    assert pg.is_visible("#lock-note")
+    shots(pg, "train.png")
+
+    pg.click("#pause-btn")
+    wait_js(pg, "() => document.querySelector('#status').innerText.includes('paused')")
+    time.sleep(1.5)
+    n = pg.evaluate(PLOT_X_LEN, "loss-plot")
+    step = pg.inner_text("#status")
+    time.sleep(2.5)  # two more polls: nothing changes while paused
+    assert pg.evaluate(PLOT_X_LEN, "loss-plot") == n and pg.inner_text("#status").split("·")[1] == step.split("·")[1]
+    assert not pg.is_disabled("#knob-width input[type=range]")
+
+
+def test_explore_slider_and_agent_step(page, shots):
+    pg = page
+    pg.click("#tab-explore-button") if pg.query_selector("#tab-explore-button") else pg.get_by_role(
+        "tab", name="Explore").click()
+    wait_js(pg, f"() => ({IMG_SRC})('explore-image')")
+    wait_js(pg, "() => { const d = document.querySelector('#explore-q-plot .js-plotly-plot');"
+                " return d && d.data.length && d.data[0].y.length === 17 }")
+    src = pg.evaluate(IMG_SRC, "explore-image")
+    q_before = pg.evaluate("() => document.querySelector('#explore-q-plot .js-plotly-plot').data[0].y")
+    # move the first direction's slider like a user (keyboard on the range input)
+    pg.focus("#explore-d1 input[type=range]")
+    pg.keyboard.press("End")
+    wait_js(pg, f"() => ({IMG_SRC})('explore-image') !== {src!r}")
+    wait_js(pg, "(before) => JSON.stringify(document.querySelector('#explore-q-plot .js-plotly-plot').data[0].y)"
+                " !== JSON.stringify(before)", arg=q_before)
+    assert "Φ =" in pg.inner_text("#explore-info")
+    pg.click("#agent-step-btn")
+    wait_js(pg, "() => document.querySelector('#explore-info').innerText.includes('t = 1/')")
+    assert "stop" in pg.inner_text("#explore-info") or "moved" in pg.inner_text("#explore-info")
+    shots(pg, "explore.png")
+
+
+def test_draw_tab_sketch_projects(page, shots):
+    pg = page
+    if not pg.evaluate("() => !!document.createElement('canvas').getContext('webgl2')"):
+        pytest.skip("no WebGL2 in this headless chromium (the sketchpad needs it)")
+    pg.get_by_role("tab", name="Draw").click()
+    canvas = pg.locator("#draw-pad canvas").first
+    canvas.wait_for()
+    pg.locator("#draw-pad").get_by_label("Brush").first.click()  # as in Gradio's own e2e tests
+    box = canvas.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.2
+    pg.mouse.move(x, y)
+    pg.mouse.down()
+    for i in range(1, 21):
+        pg.mouse.move(x, y + i * box["height"] * 0.03)
+    pg.mouse.up()
+    pg.click("#draw-btn")
+    wait_js(pg, "() => document.querySelector('#draw-msg').innerText.includes('projected')")
+    assert pg.evaluate(IMG_SRC, "draw-frames")
+    wait_js(pg, "() => { const d = document.querySelector('#draw-phi-plot .js-plotly-plot');"
+                " return d && d.data.length && d.data[0].y.length >= 1 }")
+    shots(pg, "draw.png")
