@@ -44,7 +44,15 @@ class DQNAgent:
                done: torch.Tensor) -> float:
         y = self.target(reward, obs_next, done)
         q = self.q(obs).gather(1, action.view(-1, 1)).squeeze(1)
-        loss = F.smooth_l1_loss(q, y)
+        return self._descend(F.smooth_l1_loss(q, y))
+
+    def update_all(self, obs: torch.Tensor, reward: torch.Tensor, obs_next: torch.Tensor, done: torch.Tensor
+                   ) -> float:
+        """The same Double-DQN loss with a target for every action: reward/done are (B, A), obs_next (B*A, S)."""
+        y = self.target(reward.flatten(), obs_next, done.flatten()).view_as(reward)
+        return self._descend(F.smooth_l1_loss(self.q(obs), y))
+
+    def _descend(self, loss: torch.Tensor) -> float:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if self.grad_clip > 0:

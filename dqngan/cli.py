@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     t.add_argument("--seed", type=int, help="random seed (default 0)")
     t.add_argument("--dataset", help="mnist5k (embedded, default), mnist, fashion-mnist, or a folder of images")
-    t.add_argument("--preset", help="cpu (default on CPU), gpu (default on CUDA), tiny, canonical, wgan-gp, hinge")
+    t.add_argument("--preset", help="cpu (default on CPU), gpu (default on CUDA), tiny, canonical, wgan-gp, hinge; "
+                                    "with --resume: agent (freeze G, train the agent)")
     t.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="override config values")
     t.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -116,7 +117,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .checkpoint import load_checkpoint, save_checkpoint
-    from .config import make_config, parse_overrides
+    from .config import PRESETS, make_config, parse_overrides
     from .data import load_dataset
     from .device import pick_device
     from .trainer import Trainer
@@ -131,8 +132,10 @@ def cmd_train(a: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {out} exists and is not a directory")
     if a.resume:
-        if a.preset:
-            raise CLIError("--preset cannot be combined with --resume (the checkpoint's config is used)")
+        if a.preset:  # on resume a preset only overrides its own keys (e.g. the agent phase)
+            if a.preset not in PRESETS:
+                raise CLIError(f"unknown preset {a.preset!r}; choose from {', '.join(PRESETS)}")
+            overrides = {**PRESETS[a.preset], **overrides}
         trainer = load_checkpoint(a.resume, device=device, overrides=overrides)
         _ = trainer.data  # load now, so a missing dataset fails before any training
     else:

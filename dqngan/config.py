@@ -57,6 +57,9 @@ class Config:
     n_envs: int = _f(64, "environments stepped at once (one G and one D forward for all)", 1, 4096)
     q_state: str = _f("features", "Q-network input: z only, or z plus D_bar's features of G(z) (one G+D per step)",
                       choices=("z", "features"))
+    q_targets: str = _f("sampled", "DQN targets for the sampled action only, or for all 2K+1 actions of each state "
+                        "(the latent env is a known model; costs 2K+1 G+D evals per state)",
+                        choices=("sampled", "all"), live=True)
     q_hidden: int = _f(256, "width of the Q-network's two hidden layers", 8, 4096)
     q_lr: float = _f(5e-4, "Q-network learning rate (Adam)", 0.0, 1.0, live=True)
     gamma: float = _f(0.95, "discount factor", 0.0, 1.0)
@@ -150,6 +153,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "wgan-gp": {"loss": "wgan-gp", "d_norm": "none", "n_critic": 5, "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0,
                 "beta2": 0.9},
     "hinge": {"loss": "hinge"},
+    # The agent phase (use with --resume): G frozen, D re-fitted without label smoothing at a low learning rate on
+    # real vs raw and agent-refined fakes (calibration + shaping), and the agent acting every step.
+    "agent": {"g_every": 0, "real_label": 1.0, "lr_d": 1e-4, "agent_every": 1, "refined_frac": 0.5},
 }
 
 

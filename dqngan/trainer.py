@@ -131,8 +131,10 @@ class Trainer:
             z_ref = self.env.sample_final(n_ref, self.gen) if n_ref else None
             if z_ref is not None:
                 z = torch.cat([z_ref, z[n_ref:]])  # D also sees what the agent makes, so it can't stay fooled
+            # With G frozen, D is fitted to what is actually sampled: G_ema in eval mode.
+            gen_model = self.G_ema if cfg.g_every == 0 else self.G
             with torch.no_grad(), autocast(dev, cfg.amp):
-                fake = self.G(z).float()
+                fake = gen_model(z).float()
             with autocast(dev, cfg.amp):
                 d_real, d_fake = self.D(real).float(), self.D(fake).float()
             target = None
@@ -179,14 +181,34 @@ class Trainer:
             td = []
             for _ in range(cfg.dqn_updates):
                 b = self.replay.sample(cfg.q_batch, self.gen)
-                reward, f, f_next = self.relabel(b.z, b.action, b.z_next, b.goal)
-                obs = observe(b.z, b.t, b.goal, cfg.horizon, f)
-                obs_next = observe(b.z_next, b.t + 1, b.goal, cfg.horizon, f_next)
-                td.append(self.agent.update(obs, b.action, reward, obs_next, b.done))
+                if cfg.q_targets == "all":
+                    td.append(self._update_all_actions(b.z, b.t, b.goal))
+                else:
+                    reward, f, f_next = self.relabel(b.z, b.action, b.z_next, b.goal)
+                    obs = observe(b.z, b.t, b.goal, cfg.horizon, f)
+                    obs_next = observe(b.z_next, b.t + 1, b.goal, cfg.horizon, f_next)
+                    td.append(self.agent.update(obs, b.action, reward, obs_next, b.done))
                 self.agent.sync()
             if td:
                 stats["td_loss"] = float(np.mean(td))
         return stats
+
+    def _update_all_actions(self, z: torch.Tensor, t: torch.Tensor, goal: torch.Tensor) -> float:
+        """Q-learning with a target for every action at each sampled state: the environment is a known,
+        deterministic model, so all 2K+1 successors can be scored at once (one G+D forward for all)."""
+        cfg = self.cfg
+        n, k1 = z.shape[0], 2 * cfg.n_dirs + 1
+        actions = torch.arange(k1, device=z.device).repeat(n)  # (n*A,) action a for state i at i*A + a
+        z_next = z.repeat_interleave(k1, 0) + action_moves(actions, self.env.directions, cfg.delta)
+        goal_next = goal.repeat_interleave(k1, 0)
+        phi, f = self.potential.evaluate(torch.cat([z, z_next]), torch.cat([goal, goal_next]))
+        reward = (phi[n:].view(n, k1) - phi[:n, None]).flatten()
+        reward = torch.where(actions == 0, torch.zeros_like(reward), reward)
+        t_next = t.repeat_interleave(k1, 0) + 1
+        done = (actions == 0) | (t_next >= cfg.horizon)
+        obs = observe(z, t, goal, cfg.horizon, None if f is None else f[:n])
+        obs_next = observe(z_next, t_next, goal_next, cfg.horizon, None if f is None else f[n:])
+        return self.agent.update_all(obs, reward.view(n, k1), obs_next, done.view(n, k1))
 
     def relabel(self, z: torch.Tensor, action: torch.Tensor, z_next: torch.Tensor, goal: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:

@@ -121,3 +121,33 @@ def test_generate_and_refine(make_trainer):
     for act in actions:  # once an episode stops it stays stopped
         assert torch.all(act[stopped] == 0)
         stopped |= act == 0
+
+
+def test_all_action_targets_and_frozen_generator(make_trainer):
+    t = make_trainer(q_targets="all", g_every=0)
+    g0 = {k: v.clone() for k, v in t.G.state_dict().items()}
+    d0 = [p.clone() for p in t.D.parameters()]
+    t.run(steps=12)
+    assert all(torch.equal(g0[k], v) for k, v in t.G.state_dict().items())  # G frozen
+    assert any(not torch.equal(a, b) for a, b in zip(d0, t.D.parameters()))  # D still learns
+    assert "g_loss" not in t.history.series and math.isfinite(t.history.last("td_loss"))
+
+
+def test_all_action_target_matches_per_action_targets(make_trainer):
+    """update_all's target for action a equals the sampled-action target for a transition that took a."""
+    from dqngan.directions import action_moves
+    from dqngan.env import observe
+
+    t = make_trainer(q_targets="all", n_dirs=2)
+    t.run(steps=4)
+    z = torch.randn(3, t.cfg.z_dim)
+    tt, goal = torch.tensor([0, 1, t.cfg.horizon - 1]), torch.full((3,), -1)
+    captured = {}
+    t.agent.update_all = lambda obs, r, obs_next, done: captured.update(r=r, done=done) or 0.0
+    t._update_all_actions(z, tt, goal)
+    for a in range(5):
+        act = torch.full((3,), a)
+        r, _, _ = t.relabel(z, act, z + action_moves(act, t.env.directions, t.cfg.delta), goal)
+        assert torch.allclose(captured["r"][:, a], r, atol=1e-5)
+    assert captured["done"][:, 0].all() and captured["done"][2].all() and not captured["done"][0, 1:].any()
+    del observe
