@@ -51,6 +51,10 @@ def build_demo(checkpoint: str | Path | None = "auto", preset: str | None = None
     """The whole app. `checkpoint="auto"` opens on the shipped checkpoint if there is one, else a fresh model of
     `preset` (default: gpu on CUDA, cpu otherwise)."""
     configure_threads()
+    # Gradio recomputes a pandas summary of up to 10000 past events after every queued event; on 2 cores that
+    # steals the training thread's GIL. Summarise rarely and over fewer events (only its monitoring page uses it).
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "200")
+    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
     ck = find_shipped() if checkpoint == "auto" else (Path(checkpoint) if checkpoint else None)
     preset = preset or os.environ.get("DQNGAN_PRESET") or ("gpu" if torch.cuda.is_available() else "cpu")
     ctx = AppContext(preset=preset, checkpoint=ck, device=device, max_running=max_running, max_runs=max_runs)
@@ -71,7 +75,7 @@ def build_demo(checkpoint: str | Path | None = "auto", preset: str | None = None
             with gr.Tab("Draw", id="draw", elem_id="tab-draw"):
                 draw_tab.build(ctx)
             with gr.Tab("Models", id="models", elem_id="tab-models"):
-                models_tab.build(ctx, train.status, train.seen)
+                models_tab.build(ctx, train.status)
         classroom = lessons.build(train)
 
         knob_list = [train.knobs[k] for k in knobs.KEYS]

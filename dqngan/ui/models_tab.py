@@ -37,7 +37,7 @@ def _token(typed: str | None) -> str | None:
     return None  # dqngan.hub falls back to HF_TOKEN / a stored login
 
 
-def build(ctx: AppContext, status: Any, seen: Any) -> dict:
+def build(ctx: AppContext, status: Any) -> dict:
     reg = ctx.registry
     gr.Markdown("Save the run you are looking at, open a saved one (it becomes your run; press Train to continue), "
                 "or share it on the Hugging Face Hub.")
@@ -99,14 +99,14 @@ def build(ctx: AppContext, status: Any, seen: Any) -> dict:
         reg.session(sid).notice = f"loaded {label}: press Train to continue it"
         return f"📂 loaded {label} at step {run.trainer.step_count}; it is now your run (Train tab)"
 
-    @guard(3, on_error=lambda m: (f"⚠️ {m}", gr.skip(), gr.skip()))
+    @guard(2, on_error=lambda m: (f"⚠️ {m}", gr.skip()))
     def do_load(shown: str, request: gr.Request) -> tuple:
         if not shown:
             raise UserError("pick a checkpoint from the list first (⟳ Refresh if it is new)")
         path = ctx.resolve_local(shown)
-        return adopt(request, path, f"checkpoint {shown}"), "", {}
+        return adopt(request, path, f"checkpoint {shown}"), gr.skip()
 
-    load.click(do_load, [listing], [msg, status, seen], api_name="load_checkpoint")
+    load.click(do_load, [listing], [msg, status], api_name="load_checkpoint")
 
     @guard(1, on_error=lambda m: f"⚠️ {m}")
     def do_login(tok: str) -> str:
@@ -138,7 +138,7 @@ def build(ctx: AppContext, status: Any, seen: Any) -> dict:
 
     push.click(do_push, [repo, revision, private, token], [msg], api_name="hub_push")
 
-    @guard(3, on_error=lambda m: (f"⚠️ {m}", gr.skip(), gr.skip()))
+    @guard(2, on_error=lambda m: (f"⚠️ {m}", gr.skip()))
     def do_pull(repo_id: str, rev: str, tok: str, request: gr.Request) -> tuple:
         hub = _hub()
         repo_id = (repo_id or "").strip()
@@ -147,7 +147,7 @@ def build(ctx: AppContext, status: Any, seen: Any) -> dict:
             folder = hub.pull_checkpoint(repo_id, revision=(rev or "").strip() or None, token=t)
         except hub.HubError as e:
             raise UserError(str(e)) from None
-        return adopt(request, Path(folder), f"{repo_id} from the Hub"), "", {}
+        return adopt(request, Path(folder), f"{repo_id} from the Hub"), gr.skip()
 
-    pull.click(do_pull, [repo, revision, token], [msg, status, seen], api_name="hub_pull")
+    pull.click(do_pull, [repo, revision, token], [msg, status], api_name="hub_pull")
     return {"listing": listing}

@@ -37,7 +37,6 @@ class TrainTab:
     knobs: dict[str, Any]
     preset: Any
     base_cfg: Any
-    seen: Any
     status: Any
     timer: Any
 
@@ -146,7 +145,6 @@ def build(ctx: AppContext) -> TrainTab:
         n_steps = gr.Number(10, label="steps per Step click", precision=0, minimum=1, maximum=10_000, scale=1,
                             elem_id="step-n")
     status = gr.Markdown("loading…", elem_id="status")
-    seen = gr.State({})
     cfg_state = gr.State(base_cfg.to_dict())
     timer = gr.Timer(POLL_SECONDS)
 
@@ -202,65 +200,59 @@ def build(ctx: AppContext) -> TrainTab:
     frozen_widgets = [widgets[k] for k in knobs.FROZEN] + [preset]
 
     # ------------------------------------------------------------------------------------------------ poll
-    def poll(smooth: float, follow_latest: bool, last: dict, request: gr.Request) -> tuple:
+    # The tick returns only plain strings: the status line and three hidden "keys" (what data each group of outputs
+    # would show). The browser fires a key's .change only when the key differs, and that event re-renders its group.
+    # Why not gr.skip() per output: in Gradio 6.31 every update dict, skip included, rebuilds a component and its
+    # config server-side (~1-2 ms of GIL each); ~20 of them per tick per viewer starved the training thread.
+    def poll(request: gr.Request) -> tuple:
         sid = request.session_hash or "anon"
         sess = reg.session(sid)
         run = reg.view(sid)
         snap = run.snap or run.refresh()
-        own = sess.run is run
-        last = dict(last or {})
-        out: list[Any] = []
-
-        def emit(name: str, key: Any, make: Any) -> None:
-            k = (run.uid, key)
-            if last.get(name) == k:
-                out.append(gr.skip())
-            else:
-                last[name] = k
-                out.append(make())
-
-        emit("status", (snap.get("version"), snap.get("status"), sess.notice, int(snap.get("elapsed", 0))),
-             lambda: status_text(run, snap, own, sess.notice))
         hist = snap.get("history", {})
-        for name in ("loss", "reward"):
-            emit(name, (series_key(hist, CHARTS[name]), smooth), lambda n=name: chart(run, n, smooth or 0.0))
-        qkey = series_key(hist, [("q_probe",)])
-        qpair = None
-
-        def q(i: int) -> Any:
-            nonlocal qpair
-            qpair = qpair or q_charts(run)
-            return qpair[i]
-        emit("q", qkey, lambda: q(0))
-        emit("qheat", qkey, lambda: q(1))
-        for name in ("eps", "fid"):
-            emit(name, (series_key(hist, CHARTS[name]), smooth), lambda n=name: chart(run, n, smooth or 0.0))
+        charts_key = f"{run.uid}:{snap.get('step', 0)}:{len(hist.get('d_loss', {}).get('step', []))}:" \
+                     f"{hash(series_key(hist, LOSS + REWARD + EPSILON + FID + [('q_probe',)]))}"
         grids = snap.get("grids") or []
-        newest = grids[-1][0] if grids else -snap.get("step", 0) - 1
-        if follow_latest:
-            emit("grid", newest, lambda: grid_at(run)[1])
-            emit("grid_step", newest, lambda: gr.update(maximum=max(1, abs(newest)), value=max(0, newest)))
-        else:
-            out.append(gr.skip())
-            emit("grid_step", ("max", newest), lambda: gr.update(maximum=max(1, abs(newest))))
-        locked = own and snap.get("status") == "running"
-        for i, _ in enumerate(frozen_widgets):
-            emit(f"lock{i}", locked, lambda: gr.update(interactive=not locked))
-        emit("lock_note", locked, lambda: gr.update(visible=locked))
-        out.append(last)
-        return tuple(out)
+        grid_key = f"{run.uid}:{grids[-1][0] if grids else -1}:{snap.get('step', 0) if not grids else ''}"
+        locked = sess.run is run and snap.get("status") == "running"
+        lock_key = "locked" if locked else "free"
+        return status_text(run, snap, sess.run is run, sess.notice), charts_key, grid_key, lock_key
 
-    poll_outputs = [status, loss_plot, reward_plot, q_plot, q_heat, eps_plot, fid_plot, grid, grid_step,
-                    *frozen_widgets, lock_note, seen]
-    timer.tick(guard(len(poll_outputs))(poll), [smoothing, follow, seen], poll_outputs, concurrency_limit=None,
-               api_name="poll", show_progress="hidden")
+    def render_charts(smooth: float, request: gr.Request) -> tuple:
+        """All six charts as values (unchanged ones are the cached objects: the browser doesn't redraw identical
+        JSON). A plain value costs Gradio far less than a skip (see poll)."""
+        run = reg.view(request.session_hash or "anon")
+        smooth = float(smooth or 0.0)
+        qbar, qheat = q_charts(run)
+        return (chart(run, "loss", smooth), chart(run, "reward", smooth), qbar, qheat, chart(run, "eps", smooth),
+                chart(run, "fid", smooth))
 
-    def refresh(smooth: float, follow_latest: bool, request: gr.Request) -> tuple:
-        return poll(smooth, follow_latest, {}, request)
+    def render_grid(follow_latest: bool, request: gr.Request) -> tuple:
+        run = reg.view(request.session_hash or "anon")
+        grids = (run.snap or run.refresh()).get("grids") or []
+        newest = grids[-1][0] if grids else 0
+        if not follow_latest:
+            return gr.skip(), gr.update(maximum=max(1, newest))
+        step, img = grid_at(run)
+        return img, gr.update(maximum=max(1, newest), value=step if grids else 0)
 
-    smoothing.release(guard(len(poll_outputs))(refresh), [smoothing, follow], poll_outputs, concurrency_limit=None,
-                      api_name="refresh", show_progress="hidden")
+    def render_locks(key: str) -> tuple:
+        locked = key == "locked"
+        return (*[gr.update(interactive=not locked) for _ in frozen_widgets], gr.update(visible=locked))
 
+    keys = dict(visible="hidden", interactive=False, container=False, show_label=False)
+    charts_key = gr.Textbox("", elem_id="charts-key", **keys)
+    grid_key = gr.Textbox("", elem_id="grid-key", **keys)
+    lock_key = gr.Textbox("", elem_id="lock-key", **keys)
+    fast = dict(queue=False, show_progress="hidden")  # plain HTTP: no queue bookkeeping, SSE or progress events
+    chart_outputs = [loss_plot, reward_plot, q_plot, q_heat, eps_plot, fid_plot]
+    timer.tick(guard(4)(poll), None, [status, charts_key, grid_key, lock_key], api_name="poll", **fast)
+    charts_key.change(guard(6)(render_charts), [smoothing], chart_outputs, api_name="charts", **fast)
+    smoothing.release(guard(6)(render_charts), [smoothing], chart_outputs, api_name="smooth", **fast)
+    grid_key.change(guard(2)(render_grid), [follow], [grid, grid_step], api_name="grid", **fast)
+    follow.input(guard(2)(render_grid), [follow], [grid, grid_step], api_visibility="undocumented", **fast)
+    lock_key.change(guard(len(frozen_widgets) + 1)(render_locks), [lock_key], [*frozen_widgets, lock_note],
+                    api_name="locks", **fast)
     # ------------------------------------------------------------------------------------------------ commands
     def cfg_from(base: dict, vals: tuple) -> Config:
         return knobs.build_config(base, dict(zip(knobs.KEYS, vals)))
@@ -288,23 +280,23 @@ def build(ctx: AppContext) -> TrainTab:
                          f"this run keeps its own")
         return run, notes
 
-    def finish(sid: str, notes: list[str]) -> tuple:
+    def finish(sid: str, notes: list[str]) -> str:
         sess = reg.session(sid)
         sess.notice = "; ".join(notes) if notes else None
         run = reg.view(sid)
         run.dirty = True
         snap = run.refresh()
-        return status_text(run, snap, sess.run is run, sess.notice), {}
+        return status_text(run, snap, sess.run is run, sess.notice)
 
-    def fail(sid: str, msg: str) -> tuple:
+    def fail(sid: str, msg: str) -> str:
         sess = reg.session(sid)
         sess.notice = msg
         run = reg.view(sid)
-        return status_text(run, run.snap or run.refresh(), sess.run is run, msg), {}
+        return status_text(run, run.snap or run.refresh(), sess.run is run, msg)
 
     def command(fn: Any) -> Any:
-        """A button handler: returns (status text, reset poll state); errors become a warning + status line."""
-        def handler(request: gr.Request, *args: Any) -> tuple:  # Gradio injects a Request only positionally
+        """A button handler: returns the status text; errors become a warning + the status line."""
+        def handler(request: gr.Request, *args: Any) -> str:  # Gradio injects a Request only positionally
             sid = request.session_hash or "anon"
             try:
                 return finish(sid, fn(sid, *args))
@@ -363,7 +355,7 @@ def build(ctx: AppContext) -> TrainTab:
             return ["nobody else is training right now"]
         return ["watching another visitor's run (read-only); press Train to go back to your own"]
 
-    cmd_out = [status, seen]
+    cmd_out = [status]
     kw = {"concurrency_limit": None, "show_progress": "hidden"}
     train_btn.click(command(do_train), [cfg_state, *knob_list], cmd_out, api_name="train", **kw)
     step_btn.click(command(do_step), [n_steps, cfg_state, *knob_list], cmd_out, api_name="step", **kw)
@@ -424,7 +416,7 @@ def build(ctx: AppContext) -> TrainTab:
 
     gif_btn.click(make_gif, None, [gif_file], api_name="gif")
 
-    return TrainTab(knobs=widgets, preset=preset, base_cfg=cfg_state, seen=seen, status=status, timer=timer)
+    return TrainTab(knobs=widgets, preset=preset, base_cfg=cfg_state, status=status, timer=timer)
 
 
 def _explain(name: str) -> None:
