@@ -180,6 +180,7 @@ def _restore_state(trainer: Any, tensors: dict[str, torch.Tensor], meta: dict[st
             raise ValueError(f"env.{k} has shape {list(new.shape)}, expected {list(cur.shape)}")
         setattr(env, k, new)
     env.final_count = int(meta["env_final_count"])
+    trainer._set_directions(env.directions)
     trainer.fixed_z = tensors["fixed_z"].to(dev)
     trainer.gen.set_state(tensors["rng.gen"])
     trainer.step_count, trainer.agent_steps = int(meta["step"]), int(meta["agent_steps"])

@@ -55,8 +55,9 @@ class Config:
     dirs_every: int = _f(500, "recompute the directions every N GAN steps while G trains", 1, 10**9)
     # --- DQN agent ---
     n_envs: int = _f(64, "environments stepped at once (one G and one D forward for all)", 1, 4096)
-    q_state: str = _f("features", "Q-network input: z only, or z plus D_bar's features of G(z) (one G+D per step)",
-                      choices=("z", "features"))
+    q_state: str = _f("features", "what the Q-network sees besides (z, t/T, goal): nothing, D_bar's features of G(z) "
+                      "(one G+D forward per step), or Phi's slope along each direction (plus one backward)",
+                      choices=("z", "features", "grad"))
     q_targets: str = _f("sampled", "DQN targets for the sampled action only, or for all 2K+1 actions of each state "
                         "(the latent env is a known model; costs 2K+1 G+D evals per state)",
                         choices=("sampled", "all"), live=True)

@@ -29,22 +29,32 @@ class Potential:
     beta: float = 0.0
     classifier: nn.Module | None = None
     amp: bool = False
-    features: bool = False  # also return D_bar's penultimate features of G(z): the Q-network's view of the image
+    # What the Q-network sees besides z: "" (nothing), "image" (D_bar's penultimate features of G(z)) or "grad"
+    # (delta times the slope of Phi along each direction: one backward pass through G and D_bar).
+    features: str = ""
+    directions: torch.Tensor | None = None  # needed for "grad"
+    delta: float = 1.0
 
-    @torch.no_grad()
     def evaluate(self, z: torch.Tensor, goal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(Phi, features or None) from one G and one D_bar forward."""
-        with autocast(z.device, self.amp):
+        """(Phi, features or None) from one G and one D_bar forward (plus one backward for "grad")."""
+        grad = self.features == "grad"
+        z = z.detach().requires_grad_(grad)
+        with torch.set_grad_enabled(grad), autocast(z.device, self.amp):
             x = self.g(z)
             h = self.d_bar.features(x)
             phi = self.d_bar.head(h).view(-1).float()
-        phi = phi - self.lam * 0.5 * z.pow(2).sum(1)
-        if self.beta > 0 and self.classifier is not None:
-            has = goal >= 0
-            if has.any():
-                logp = F.log_softmax(self.classifier(x.float()[has]), dim=1)
-                phi[has] += self.beta * logp.gather(1, goal[has].view(-1, 1)).squeeze(1)
-        return phi, (h.flatten(1).float() if self.features else None)
+            phi = phi - self.lam * 0.5 * z.pow(2).sum(1)
+            if self.beta > 0 and self.classifier is not None and bool((goal >= 0).any()):
+                logp = F.log_softmax(self.classifier(x.float()), dim=1)
+                logp = logp.gather(1, goal.clamp_min(0).view(-1, 1)).squeeze(1)
+                phi = phi + self.beta * logp * (goal >= 0).float()  # no goal (-1): no class term
+        feats = None
+        if grad:
+            (dz,) = torch.autograd.grad(phi.sum(), z)
+            feats = self.delta * dz.float() @ self.directions.T
+        elif self.features == "image":
+            feats = h.detach().flatten(1).float()
+        return phi.detach(), feats
 
     def __call__(self, z: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         return self.evaluate(z, goal)[0]

@@ -54,14 +54,16 @@ class Trainer:
 
         n_actions = 2 * cfg.n_dirs + 1
         self.labels = action_labels(cfg.n_dirs)
-        feat_dim = self.D.feature_dim if cfg.q_state == "features" else 0
+        feat_dim = {"z": 0, "features": self.D.feature_dim, "grad": cfg.n_dirs}[cfg.q_state]
         self.agent = DQNAgent(state_dim(cfg.z_dim, feat_dim), n_actions, cfg.q_hidden, cfg.q_lr, cfg.gamma, cfg.q_tau,
                               cfg.grad_clip, dev)
         self.replay = ReplayBuffer(cfg.buffer_size, cfg.z_dim, dev)
         self.reward_classifier = self._maybe_reward_classifier()
         self.potential = Potential(self.G_ema, self.D_bar, cfg.lam_prior, cfg.beta_goal, self.reward_classifier,
-                                   amp=cfg.amp, features=cfg.q_state == "features")
+                                   amp=cfg.amp, features={"z": "", "features": "image", "grad": "grad"}[cfg.q_state],
+                                   delta=cfg.delta)
         directions = compute_directions(cfg.directions, self.G_ema, cfg.n_dirs, self.gen)
+        self.potential.directions = directions
         self.env = LatentEnv(self.potential, directions, cfg.delta, cfg.horizon, cfg.n_envs, self.gen,
                              goals=cfg.beta_goal > 0)
         self.fixed_z = torch.randn(N_FIXED, cfg.z_dim, generator=self.gen).to(dev)
@@ -114,9 +116,12 @@ class Trainer:
             stats.update(self._agent_step())
         self.step_count += 1
         if self.step_count % cfg.dirs_every == 0 and cfg.directions in ("sefa", "pca"):
-            self.env.directions = compute_directions(cfg.directions, self.G_ema, cfg.n_dirs, self.gen)
+            self._set_directions(compute_directions(cfg.directions, self.G_ema, cfg.n_dirs, self.gen))
         self._record(stats)
         return stats
+
+    def _set_directions(self, dirs: torch.Tensor) -> None:
+        self.env.directions = self.potential.directions = dirs
 
     def _agent_active(self) -> bool:
         return self.cfg.agent_every > 0 and self.step_count >= self.cfg.agent_start
@@ -328,7 +333,7 @@ class Trainer:
         self.step_count, self.agent_steps = good["step"], good["agent_steps"]
         self.gen.set_state(good["gen"])
         self.history.truncate(self.step_count)
-        self.env.directions = compute_directions(self.cfg.directions, self.G_ema, self.cfg.n_dirs, self.gen)
+        self._set_directions(compute_directions(self.cfg.directions, self.G_ema, self.cfg.n_dirs, self.gen))
         self.env.reset()
         self._acc = {}
 
