@@ -204,6 +204,8 @@ def test_train_poll_pause_step(app, client):
     assert locks[0] == {"interactive": False, "__type__": "update"} and locks[-1]["visible"] is True
     total = sum(len(json.dumps(o)) for o in (*charts_out, grid, slider, status))
     assert total < 150_000, f"payload {total} bytes"
+    gif = client.predict(api_name="/gif")  # the whole timeline as an animated GIF
+    assert str(gif.get("path") if isinstance(gif, dict) else gif).endswith(".gif")
 
     status = client.predict(api_name="/pause")
     assert "paused" in status

@@ -74,8 +74,8 @@ def build_demo(checkpoint: str | Path | None = "auto", preset: str | None = None
                 explore = explore_tab.build(ctx)
             with gr.Tab("Draw", id="draw", elem_id="tab-draw"):
                 draw_tab.build(ctx)
-            with gr.Tab("Models", id="models", elem_id="tab-models"):
-                models_tab.build(ctx, train.status)
+            with gr.Tab("Models", id="models", elem_id="tab-models") as models_item:
+                models = models_tab.build(ctx, train.status)
         classroom = lessons.build(train)
 
         knob_list = [train.knobs[k] for k in knobs.KEYS]
@@ -100,6 +100,7 @@ def build_demo(checkpoint: str | Path | None = "auto", preset: str | None = None
             explore["sync"], explore["sync_inputs"], explore["sync_outputs"], api_visibility="undocumented")
         explore_item.select(explore["sync"], explore["sync_inputs"], explore["sync_outputs"],
                             api_visibility="undocumented")
+        models_item.select(models["refresh"], None, [models["listing"]], api_visibility="undocumented")
 
         def on_unload(request: gr.Request) -> None:
             """The tab closed (heartbeat lost): stop this session's training now, not when its state expires."""

@@ -162,9 +162,11 @@ def build(ctx: AppContext) -> dict:
     @guard(len(reset_outs))
     def restart(s: Any, g: Any, request: gr.Request) -> tuple:
         """Back to z(seed): sliders to 0, episode clock to 0, no trajectory; also syncs the slider count."""
-        tr = trainer_of(request)
+        run = reg.view(request.session_hash or "anon")
+        tr = run.trainer
         k = latent.directions(tr).shape[0]
         st = new_state(k)
+        st["uid"] = run.uid
         s = _seed(s)
         alphas = np.zeros(k)
         im, qp, text, phi = view(tr, s, alphas, st, _goal(g))
@@ -289,12 +291,16 @@ def build(ctx: AppContext) -> dict:
     sync_outs = [dir_a, dir_b, *reset_outs]
 
     @guard(len(sync_outs))
-    def sync(s: Any, g: Any, request: gr.Request) -> tuple:
-        """On load / tab open: match the sliders and map choices to the viewed run's K and redraw."""
-        tr = trainer_of(request)
+    def sync(s: Any, g: Any, st: dict, request: gr.Request) -> tuple:
+        """On load / tab open: if the viewed run changed (or on first visit), match the sliders and map choices to its
+        K and redraw from the seed; otherwise keep where the user was."""
+        run = reg.view(request.session_hash or "anon")
+        if st and st.get("uid") == run.uid:
+            return tuple(gr.skip() for _ in sync_outs)
+        tr = run.trainer
         k = latent.directions(tr).shape[0]
         choices = [f"d{i + 1}" for i in range(k)]
         return (gr.update(choices=choices, value="d1"), gr.update(choices=choices, value=choices[min(1, k - 1)]),
                 *restart(s, g, request))
 
-    return {"sync": sync, "sync_inputs": [seed, goal], "sync_outputs": sync_outs}
+    return {"sync": sync, "sync_inputs": [seed, goal, state], "sync_outputs": sync_outs}

@@ -150,4 +150,4 @@ def build(ctx: AppContext, status: Any) -> dict:
         return adopt(request, Path(folder), f"{repo_id} from the Hub"), gr.skip()
 
     pull.click(do_pull, [repo, revision, token], [msg, status], api_name="hub_pull")
-    return {"listing": listing}
+    return {"listing": listing, "refresh": do_refresh}

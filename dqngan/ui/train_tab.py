@@ -30,6 +30,7 @@ REWARD = [("d_real", "D(x) real"), ("d_fake", "D(G(z))"), ("d_refined", "D(G(z_T
 EPSILON = [("epsilon", "ε (exploration)")]
 FID = [("fid", "FID (classifier features)")]
 CHARTS = {"loss": LOSS, "reward": REWARD, "eps": EPSILON, "fid": FID}
+GIF_DIR = Path(tempfile.gettempdir()) / "dqngan-ui-gifs"
 
 
 @dataclass
@@ -407,11 +408,12 @@ def build(ctx: AppContext) -> TrainTab:
     def make_gif(request: gr.Request) -> str:
         run = reg.view(request.session_hash or "anon")
         grids = (run.snap or run.refresh()).get("grids") or []
-        out = Path(tempfile.mkdtemp(prefix="dqngan-gif-")) / f"timeline-step{run.snap.get('step', 0)}.gif"
-        t0 = time.perf_counter()
+        GIF_DIR.mkdir(parents=True, exist_ok=True)
+        for old in GIF_DIR.glob("*.gif"):  # bounded disk: Gradio serves its own copy, ours is only needed briefly
+            if time.time() - old.stat().st_mtime > 600:
+                old.unlink(missing_ok=True)
+        out = GIF_DIR / f"timeline-run{run.uid}-step{run.snap.get('step', 0)}.gif"
         images.timeline_gif(grids, out)
-        if time.perf_counter() - t0 > 5:
-            warn("the GIF took a while; long runs keep at most 120 grids")
         return str(out)
 
     gif_btn.click(make_gif, None, [gif_file], api_name="gif")
