@@ -1,0 +1,106 @@
+"""`python -m dqngan evaluate --checkpoint DIR ...`: the baselines table of issue 3, plugged into cli.py."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .evaluate import EvaluateError, Settings
+
+USER_ERRORS = (EvaluateError,)
+DEFAULTS = Settings()
+
+
+def _int_at_least(lo: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"must be >= {lo}, got {v}")
+        return v
+
+    return parse
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= v < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return v
+
+
+def register(sub: argparse._SubParsersAction) -> dict[str, Callable[[argparse.Namespace], int]]:
+    p = sub.add_parser(
+        "evaluate", help="does the agent help? every baseline vs the DQN agent, same N and same z_0 (issue 3)",
+        description="Score G raw, G_ema, truncation, random walk, greedy search, best-of-M, gradient ascent in z and "
+                    "the DQN agent from the same starting latents: classifier-FID, digit entropy, D-bar logit, "
+                    "displacement, G+D evaluations and ms per sample, and a fresh discriminator's accuracy; mean +- "
+                    "std over seeds, plus a PASS/FAIL verdict against issue 3's targets.")
+    p.add_argument("--checkpoint", required=True, metavar="DIR")
+    p.add_argument("--n", type=_int_at_least(2), default=DEFAULTS.n, help="samples per row (default 2000)")
+    p.add_argument("--seeds", type=_int_at_least(1), default=DEFAULTS.seeds, help="seeds (default 3)")
+    p.add_argument("--out", metavar="REPORT.md", help="write the markdown report here and the plot beside it (.png)")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object on the last line")
+    p.add_argument("--best-of", type=_int_at_least(1), default=DEFAULTS.best_of, metavar="M",
+                   help="candidates for best-of-M (default 2K+1)")
+    p.add_argument("--grad-steps", type=_int_at_least(1), default=DEFAULTS.grad_steps, metavar="S")
+    p.add_argument("--grad-eps", type=_nonneg_float, default=DEFAULTS.grad_eps, metavar="EPS")
+    p.add_argument("--grad-noise", type=_nonneg_float, default=DEFAULTS.grad_noise, metavar="SIGMA",
+                   help="Langevin noise scale (0 = plain ascent, 1 = DDLS)")
+    p.add_argument("--dprime-steps", type=_int_at_least(1), default=DEFAULTS.dprime_steps, metavar="S",
+                   help="training steps of the fresh discriminator D' (exploit check)")
+    p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--no-progress", action="store_true")
+    return {"evaluate": cmd_evaluate}
+
+
+def command_line(a: argparse.Namespace) -> str:
+    """The command that reproduces this evaluation (every option spelled out)."""
+    parts = ["python -m dqngan evaluate", f"--checkpoint {a.checkpoint}", f"--n {a.n}", f"--seeds {a.seeds}"]
+    if a.best_of:
+        parts.append(f"--best-of {a.best_of}")
+    parts += [f"--grad-steps {a.grad_steps}", f"--grad-eps {a.grad_eps}", f"--grad-noise {a.grad_noise}",
+              f"--dprime-steps {a.dprime_steps}", f"--device {a.device}"]
+    if a.out:
+        parts.append(f"--out {a.out}")
+    return " ".join(parts)
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from . import evaluate as ev
+    from .checkpoint import load_checkpoint
+
+    out = Path(a.out) if a.out else None
+    if out is not None:
+        if out.suffix.lower() != ".md":
+            raise EvaluateError(f"--out must end in .md (the plot goes beside it as .png), got {a.out!r}")
+        if not out.parent.is_dir():
+            raise EvaluateError(f"the folder of --out ({out.parent}) does not exist")
+    trainer = load_checkpoint(a.checkpoint, device=a.device)
+    settings = Settings(n=a.n, seeds=a.seeds, best_of=a.best_of, grad_steps=a.grad_steps, grad_eps=a.grad_eps,
+                        grad_noise=a.grad_noise, dprime_steps=a.dprime_steps)
+    t0 = time.monotonic()
+    summ = ev.summary(ev.evaluate(trainer, settings, progress=not a.no_progress))
+    seconds = time.monotonic() - t0
+    summ["meta"]["seconds"] = round(seconds, 1)
+    summ["meta"]["command"] = command_line(a)
+    checks = ev.verdict(summ)
+    text = ev.report_markdown(summ, command_line(a), None, seconds)
+    if out is not None:
+        plot = ev.plot(summ, out.with_suffix(".png"))
+        out.write_text(ev.report_markdown(summ, command_line(a), plot.name, seconds))
+    print(text.split("\n## How each row is made")[0].rstrip())
+    if out is not None:
+        print(f"\nreport: {out} (plot: {out.with_suffix('.png')})")
+    if a.json:
+        print(json.dumps({**summ, "verdict": checks}, ensure_ascii=False), file=sys.stdout)
+    return 0
