@@ -209,16 +209,25 @@ def gradient_refine(ctx: Ctx, z0: torch.Tensor, steps: int, eps: float, noise: f
     return Samples(render(ctx.g_ema, z), z0, z, torch.full((len(z0),), 4.0 * steps + 1))
 
 
+def decision_cost(view: str | bool) -> float:
+    """G+D evals per agent decision for Potential.features: "" (z only) 0; "grad" (the slope of Phi along each
+    direction) a G and a D_bar forward plus a backward = 4; any other view ("image": D_bar's features of G(z),
+    "score": Phi and the logit) reads G(z) through D_bar once = 2. Older engines stored a bool (True = image)."""
+    if not view:
+        return 0.0
+    return 4.0 if view == "grad" else 2.0
+
+
 @torch.no_grad()
 def dqn_agent(trainer: Any, ctx: Ctx, z0: torch.Tensor, goal: torch.Tensor | None = None) -> Samples:
     """The trained agent's greedy rollout (`Trainer.refine`), then one G_ema forward for the image.
 
-    A Q-network that sees D_bar's features of G(z) (q_state="features") needs one G+D_bar forward per decision:
-    min(moves + 1, T) decisions per sample (the last one picks stop). A z-only Q-network needs no G or D on the way."""
+    The Q-network's view of G(z) costs G+D evals at each of the min(moves + 1, T) decisions per sample (the last
+    one picks stop): see decision_cost."""
     z, actions = trainer.refine(z0, goal)
     moves = torch.stack(actions).ne(0).sum(0).float().cpu() if actions else torch.zeros(len(z0))
     decisions = torch.clamp(moves + 1, max=trainer.cfg.horizon)
-    per_decision = 2.0 if getattr(trainer.potential, "features", False) else 0.0
+    per_decision = decision_cost(trainer.potential.features)
     return Samples(render(ctx.g_ema, z), z0, z, 1.0 + per_decision * decisions, actions=actions,
                    extra={"moves": float(moves.mean())})
 
@@ -591,8 +600,9 @@ def report_markdown(summ: dict[str, Any], command: str, plot_name: str | None, s
               f"- **gradient ascent in z**: {st['grad_steps']} steps z ← z + ε/2·∇Φ + √ε·σ·ξ with ε={st['grad_eps']}, "
               f"σ={st['grad_noise']} (DOT/DDLS-style; Φ holds the prior term).",
               "- **DQN agent (greedy)**: `Trainer.refine`, argmax-Q moves until it picks stop or T steps; "
-              + ("its Q-network sees D̄'s features of G(z), one G+D̄ forward per decision; "
-                 if cfg.get("q_state") == "features" else "") + f"{_moves(summ)}."
+              + ("" if cfg.get("q_state") in (None, "z") else f"its Q-network also sees q_state={cfg['q_state']} "
+                 "of G(z), computed through G and D̄ at every decision (counted in G+D evals); ")
+              + f"{_moves(summ)}."
               + (" On this goal checkpoint the unconditional row runs the agent with no goal, a state it never "
                  "trained on (its episodes always carry a goal)." if cfg["beta_goal"] > 0 else ""),
               "- **G+D evals/sample**: forward passes of G plus of D̄ (a backward pass counts one more of each): a "

@@ -78,8 +78,18 @@ def test_every_method_returns_n_images_and_its_stated_evaluations(checkpoint, ct
     z_ref, actions = trainer.refine(z)
     assert torch.equal(agent.z_t, z_ref) and agent.images.shape == (N, 28, 28)
     moves = torch.stack(actions).ne(0).sum(0).float()
-    per_decision = 2 if trainer.potential.features else 0  # the Q-network's view of G(z) costs a G+D pass
+    per_decision = ev.decision_cost(trainer.potential.features)  # the Q-network's view of G(z)
+    assert per_decision == (0 if trainer.cfg.q_state == "z" else 2 if trainer.cfg.q_state != "grad" else 4)
     assert torch.equal(agent.evals, 1 + per_decision * torch.clamp(moves + 1, max=horizon))
+
+
+def test_a_z_only_agent_costs_one_g_forward(mnist):
+    from dqngan.trainer import Trainer
+
+    t = Trainer(make_config("tiny", {"q_state": "z"}), "cpu", data=mnist)
+    agent = ev.dqn_agent(t, ev.context(t), z0())
+    assert torch.equal(agent.evals, torch.ones(N))  # moves cost no G or D: only the final image
+    assert [ev.decision_cost(v) for v in ("", "image", "score", "grad", True, False)] == [0, 2, 2, 4, 2, 0]
 
 
 def test_random_walk_moves_exactly_delta_per_step(ctx):
