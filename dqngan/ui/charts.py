@@ -16,7 +16,7 @@ import numpy as np
 MAX_POINTS = 200  # per series sent to the browser; the history itself keeps up to history_len points
 HEAT_COLS = 120  # columns of the Q heatmap
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
-HEIGHT = 260
+HEIGHT = 290
 
 
 # ------------------------------------------------------------------------------------------------ data shaping
@@ -61,8 +61,11 @@ def _rl(xs: Sequence[Any]) -> list:
 
 # ------------------------------------------------------------------------------------------------ figures
 def _layout(ytitle: str = "", xtitle: str = "step", **extra: Any) -> dict:
-    lay = {"height": HEIGHT, "margin": {"l": 50, "r": 10, "t": 30, "b": 40}, "xaxis": {"title": {"text": xtitle}},
-           "yaxis": {"title": {"text": ytitle}}, "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"},
+    # The legend sits under the plot (x titles are left off where "step" is obvious), so wrapping legend lines never
+    # cover data; gr.Plot's own label already names the chart, so there is no layout title either.
+    lay = {"height": HEIGHT, "margin": {"l": 50, "r": 10, "t": 10, "b": 75},
+           "xaxis": {"title": {"text": xtitle if xtitle != "step" else ""}}, "yaxis": {"title": {"text": ytitle}},
+           "legend": {"orientation": "h", "x": 0, "y": -0.12, "yanchor": "top"},
            "hovermode": "x unified", "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(127,127,127,0.06)"}
     lay.update(extra)
     return lay
@@ -113,8 +116,11 @@ def q_bar_figure(labels: Sequence[str], q: Sequence[float] | None, chosen: int |
     colors = ["#d62728" if i == best else ("#7f7f7f" if lab == "stop" else "#1f77b4") for i, lab in enumerate(labels)]
     text = ["chosen" if i == best else "" for i in range(len(q))]
     data = [{"type": "bar", "x": list(labels), "y": _rl(q), "marker": {"color": colors}, "text": text,
-             "textposition": "outside", "name": title, "hovertemplate": "%{x}: Q=%{y}<extra></extra>"}]
-    return {"data": data, "layout": _layout("Q", "action", hovermode="closest", showlegend=False)}
+             "textposition": "outside", "cliponaxis": False, "name": title,
+             "hovertemplate": "%{x}: Q=%{y}<extra></extra>"}]
+    lay = _layout("Q", "action", hovermode="closest", showlegend=False)
+    lay["margin"].update(t=25, b=50)
+    return {"data": data, "layout": lay}
 
 
 def q_heatmap_figure(q_hist: dict | None, labels: Sequence[str]) -> dict:
@@ -152,14 +158,17 @@ def latent_map_figure(u: Sequence[float], v: Sequence[float], phi: np.ndarray, l
                      "line": {"color": "#ff3030", "width": 3}, "marker": {"size": 8}})
         data.append({"type": "scatter", "mode": "markers", "x": [_r(px[0])], "y": [_r(py[0])], "name": "start",
                      "marker": {"size": 12, "symbol": "circle-open", "color": "white", "line": {"width": 2}}})
-    lay = _layout(labels[1], labels[0], hovermode="closest", height=420,
+    lay = _layout(labels[1], labels[0], hovermode="closest", height=460,
                   yaxis={"title": {"text": labels[1]}, "scaleanchor": "x"})
+    lay["xaxis"]["constrain"] = "domain"  # square cells: shrink the plot area rather than pad the x range
     if mosaic_uri:
         x0, x1, y0, y1 = extent or (float(u[0]), float(u[-1]), float(v[0]), float(v[-1]))
         lay["images"] = [{"source": mosaic_uri, "xref": "x", "yref": "y", "x": x0, "y": y1, "sizex": x1 - x0,
                           "sizey": y1 - y0, "sizing": "stretch", "layer": "below", "xanchor": "left",
                           "yanchor": "top"}]
-        lay["xaxis"]["range"], lay["yaxis"]["range"] = [x0, x1], [y0, y1]
+    else:
+        x0, x1, y0, y1 = float(u[0]), float(u[-1]), float(v[0]), float(v[-1])
+    lay["xaxis"]["range"], lay["yaxis"]["range"] = [x0, x1], [y0, y1]
     return {"data": data, "layout": lay}
 
 

@@ -184,14 +184,24 @@ def build(ctx: AppContext) -> dict:
 
     rnd.click(random_seed, [goal], [seed, *reset_outs], api_name="explore_random", concurrency_id="explore")
 
-    step_outs = [img, q_plot, info, state, traj, traj_plot, *sliders]
+    step_outs = [img, q_plot, info, state, traj, traj_plot, *sliders, dir_a, dir_b]
+
+    def map_axes(st: dict) -> tuple:
+        """Point the latent map at the two directions the agent moved along most (so its path shows on the map)."""
+        path = np.array(st.get("path") or [])
+        if len(path) < 2 or path.shape[1] < 2:
+            return gr.skip(), gr.skip()
+        moved = np.abs(path - path[0]).max(axis=0)
+        i, j = (int(x) for x in np.argsort(-moved, kind="stable")[:2])
+        return gr.update(value=f"d{i + 1}"), gr.update(value=f"d{j + 1}")
 
     def one_step(tr: Any, s: int, g: int | None, alphas: np.ndarray, st: dict) -> tuple[tuple, bool]:
         if st["t"] >= tr.cfg.horizon:
             im, qp, text, _ = view(tr, s, alphas, st, g, "the episode is over (t = T): press 'back to the seed'")
-            return (im, qp, text, st, *traj_outputs(tr, s, st), *slider_updates(alphas, len(alphas))), True
+            return (im, qp, text, st, *traj_outputs(tr, s, st), *slider_updates(alphas, len(alphas)),
+                    gr.skip(), gr.skip()), True
         if not st["path"]:
-            st["path"], st["phis"] = [alphas.tolist()], [float(latent.potential(tr, latent.z_at(tr, s, alphas), g)[0])]
+            st = dict(st, path=[alphas.tolist()], phis=[float(latent.potential(tr, latent.z_at(tr, s, alphas), g)[0])])
         a, label, _, new = latent.greedy_move(tr, alphas, s, st["t"], g)
         st = dict(st, t=st["t"] + 1)
         if len(new) > MAX_SLIDERS:
@@ -204,7 +214,7 @@ def build(ctx: AppContext) -> dict:
         st["path"] = st["path"] + [new.tolist()]
         st["phis"] = st["phis"] + [phi]
         text = text + "  \n" + note
-        return (im, qp, text, st, *traj_outputs(tr, s, st), *slider_updates(new, len(new))), a == 0
+        return (im, qp, text, st, *traj_outputs(tr, s, st), *slider_updates(new, len(new)), *map_axes(st)), a == 0
 
     @guard(len(step_outs))
     def agent_step(request: gr.Request, s: Any, g: Any, st: dict, *vals: Any) -> tuple:
