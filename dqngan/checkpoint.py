@@ -41,14 +41,19 @@ class CheckpointError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------------------- writing
-def save_checkpoint(trainer: Any, path: str | os.PathLike) -> Path:
-    """Write the trainer's full state to `path` atomically. Returns the path."""
+def save_checkpoint(trainer: Any, path: str | os.PathLike, include_replay: bool = True) -> Path:
+    """Write the trainer's full state to `path` atomically. Returns the path.
+
+    Without the replay memory (`include_replay=False`) a checkpoint is small enough to ship in a git repo or push to
+    the Hub; resuming it still works, but refills replay first, so it is not bit-exact."""
     path = Path(path)
     tmp, old = _siblings(path)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     with trainer._lock:
         tensors, meta = trainer_state(trainer)
+        if not include_replay:
+            tensors = {k: v for k, v in tensors.items() if not k.startswith("replay.")}
         weights = {f"{name}.{k}": v for name, m in trainer._modules().items() for k, v in m.state_dict().items()}
         _save_tensors(weights, tmp / WEIGHTS)
         _save_tensors(tensors, tmp / STATE)
@@ -131,11 +136,16 @@ def read_config(path: str | os.PathLike) -> Config:
         raise CheckpointError(f"{path / 'config.json'}: {e}") from None
 
 
+AGENT_PARTS = ("Q", "Q_target", "opt_q")
+
+
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "auto", data: Any = None,
-                    overrides: dict[str, Any] | None = None) -> Any:
+                    overrides: dict[str, Any] | None = None, new_agent: bool = False) -> Any:
     """Rebuild a Trainer from a checkpoint; it continues exactly where the saved run stopped.
 
-    `overrides` may change config values that don't change any tensor shape (e.g. the dataset or logging knobs)."""
+    `overrides` may change config values that don't change any tensor shape (e.g. the dataset or logging knobs).
+    `new_agent` keeps the GAN but starts a fresh agent (Q-networks, optimizer, replay, epsilon schedule), so agent
+    settings that change shapes (q_state, q_hidden) can be tried on a trained GAN."""
     from .trainer import Trainer
 
     path = resolve(path)
@@ -148,7 +158,8 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "auto"
     weights = _load_tensors(path / WEIGHTS)
     trainer = Trainer(cfg, device=device, data=data)
     for name, module in trainer._modules().items():
-        _load_module(module, name, weights, path, cfg)
+        if not (new_agent and name in AGENT_PARTS):
+            _load_module(module, name, weights, path, cfg)
     if (path / STATE).is_file():
         tensors = _load_tensors(path / STATE)
         try:
@@ -156,22 +167,28 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "auto"
         except (OSError, json.JSONDecodeError) as e:
             raise CheckpointError(f"{path / STATE_JSON} is unreadable ({e})") from None
         try:
-            _restore_state(trainer, tensors, meta)
+            _restore_state(trainer, tensors, meta, new_agent)
         except (KeyError, ValueError, RuntimeError, TypeError) as e:
             raise CheckpointError(f"{path}: training state does not match the config ({_short(e)})") from None
     return trainer
 
 
-def _restore_state(trainer: Any, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+def _restore_state(trainer: Any, tensors: dict[str, torch.Tensor], meta: dict[str, Any], new_agent: bool = False
+                   ) -> None:
     dev = trainer.device
+    if new_agent:
+        tensors = {k: v for k, v in tensors.items() if not k.startswith(("replay.", "opt_q."))}
     for name, opt in trainer._optims().items():
+        if new_agent and name in AGENT_PARTS:
+            continue
         state: dict[int, dict[str, torch.Tensor]] = {}
         for key, v in tensors.items():
             if key.startswith(name + "."):
                 _, idx, k = key.split(".", 2)
                 state.setdefault(int(idx), {})[k] = v.to(dev) if k != "step" else v
         opt.load_state_dict({"state": state, "param_groups": meta["optimizers"][name]["param_groups"]})
-    trainer.replay.load_state_dict({k: v for k, v in tensors.items() if k.startswith("replay.")})
+    if "replay.meta" in tensors:  # slim checkpoints carry no replay memory
+        trainer.replay.load_state_dict({k: v for k, v in tensors.items() if k.startswith("replay.")})
     env = trainer.env
     for k in ("z", "t", "goal", "phi", "ret", "final_z", "directions"):
         cur = getattr(env, k)
@@ -183,10 +200,13 @@ def _restore_state(trainer: Any, tensors: dict[str, torch.Tensor], meta: dict[st
     trainer._set_directions(env.directions)
     trainer.fixed_z = tensors["fixed_z"].to(dev)
     trainer.gen.set_state(tensors["rng.gen"])
-    trainer.step_count, trainer.agent_steps = int(meta["step"]), int(meta["agent_steps"])
+    trainer.step_count = int(meta["step"])
+    trainer.agent_steps = 0 if new_agent else int(meta["agent_steps"])
     trainer.elapsed = float(meta.get("elapsed", 0.0))
     from .history import History
     trainer.history = History.from_dict(meta.get("history", {}), trainer.cfg.history_len)
+    if new_agent:
+        trainer.env.reset()  # fresh episodes, scored with the restored D_bar
     # Restore the user's current learning rates (param_groups carried the saved ones).
     trainer.set()
 

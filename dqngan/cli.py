@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--steps", type=_positive_int, help="train this many more steps")
     g.add_argument("--seconds", type=_positive_float, help="train for this many seconds")
     t.add_argument("--resume", metavar="DIR", help="continue from this checkpoint (same step counter and RNG)")
+    t.add_argument("--new-agent", action="store_true",
+                   help="with --resume: keep the GAN, start a fresh agent (lets q_state/q_hidden change)")
     t.add_argument("--save-every", type=_positive_float, default=60.0, metavar="SECONDS",
                    help="checkpoint interval in seconds (default 60)")
     t.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
@@ -131,12 +133,14 @@ def cmd_train(a: argparse.Namespace) -> int:
     out = Path(a.out)
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {out} exists and is not a directory")
+    if a.new_agent and not a.resume:
+        raise CLIError("--new-agent only makes sense with --resume")
     if a.resume:
         if a.preset:  # on resume a preset only overrides its own keys (e.g. the agent phase)
             if a.preset not in PRESETS:
                 raise CLIError(f"unknown preset {a.preset!r}; choose from {', '.join(PRESETS)}")
             overrides = {**PRESETS[a.preset], **overrides}
-        trainer = load_checkpoint(a.resume, device=device, overrides=overrides)
+        trainer = load_checkpoint(a.resume, device=device, overrides=overrides, new_agent=a.new_agent)
         _ = trainer.data  # load now, so a missing dataset fails before any training
     else:
         preset = a.preset or ("gpu" if device.type == "cuda" else "cpu")

@@ -56,8 +56,8 @@ class Config:
     # --- DQN agent ---
     n_envs: int = _f(64, "environments stepped at once (one G and one D forward for all)", 1, 4096)
     q_state: str = _f("features", "what the Q-network sees besides (z, t/T, goal): nothing, D_bar's features of G(z) "
-                      "(one G+D forward per step), or Phi's slope along each direction (plus one backward)",
-                      choices=("z", "features", "grad"))
+                      "or Phi(z) and D_bar's logit (one G+D forward per step), or Phi's slope along each direction "
+                      "(plus one backward)", choices=("z", "features", "score", "grad"))
     q_targets: str = _f("sampled", "DQN targets for the sampled action only, or for all 2K+1 actions of each state "
                         "(the latent env is a known model; costs 2K+1 G+D evals per state)",
                         choices=("sampled", "all"), live=True)

@@ -29,8 +29,9 @@ class Potential:
     beta: float = 0.0
     classifier: nn.Module | None = None
     amp: bool = False
-    # What the Q-network sees besides z: "" (nothing), "image" (D_bar's penultimate features of G(z)) or "grad"
-    # (delta times the slope of Phi along each direction: one backward pass through G and D_bar).
+    # What the Q-network sees besides z: "" (nothing), "image" (D_bar's penultimate features of G(z)), "score"
+    # (Phi(z) and D_bar's logit: what the reward is made of) or "grad" (delta times the slope of Phi along each
+    # direction: one backward pass through G and D_bar).
     features: str = ""
     directions: torch.Tensor | None = None  # needed for "grad"
     delta: float = 1.0
@@ -42,18 +43,20 @@ class Potential:
         with torch.set_grad_enabled(grad), autocast(z.device, self.amp):
             x = self.g(z)
             h = self.d_bar.features(x)
-            phi = self.d_bar.head(h).view(-1).float()
-            phi = phi - self.lam * 0.5 * z.pow(2).sum(1)
+            logit = self.d_bar.head(h).view(-1).float()
+            phi = logit - self.lam * 0.5 * z.pow(2).sum(1)
             if self.beta > 0 and self.classifier is not None and bool((goal >= 0).any()):
                 logp = F.log_softmax(self.classifier(x.float()), dim=1)
                 logp = logp.gather(1, goal.clamp_min(0).view(-1, 1)).squeeze(1)
                 phi = phi + self.beta * logp * (goal >= 0).float()  # no goal (-1): no class term
-        feats = None
-        if grad:
-            (dz,) = torch.autograd.grad(phi.sum(), z)
-            feats = self.delta * dz.float() @ self.directions.T
-        elif self.features == "image":
+            feats = None
+            if grad:  # inside the grad-enabled block: callers often run under no_grad
+                (dz,) = torch.autograd.grad(phi.sum(), z)
+                feats = self.delta * dz.float() @ self.directions.T
+        if self.features == "image":
             feats = h.detach().flatten(1).float()
+        elif self.features == "score":
+            feats = torch.stack([phi.detach(), logit.detach()], 1)
         return phi.detach(), feats
 
     def __call__(self, z: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:

@@ -54,13 +54,13 @@ class Trainer:
 
         n_actions = 2 * cfg.n_dirs + 1
         self.labels = action_labels(cfg.n_dirs)
-        feat_dim = {"z": 0, "features": self.D.feature_dim, "grad": cfg.n_dirs}[cfg.q_state]
+        feat_dim = {"z": 0, "features": self.D.feature_dim, "score": 2, "grad": cfg.n_dirs}[cfg.q_state]
         self.agent = DQNAgent(state_dim(cfg.z_dim, feat_dim), n_actions, cfg.q_hidden, cfg.q_lr, cfg.gamma, cfg.q_tau,
                               cfg.grad_clip, dev)
         self.replay = ReplayBuffer(cfg.buffer_size, cfg.z_dim, dev)
         self.reward_classifier = self._maybe_reward_classifier()
         self.potential = Potential(self.G_ema, self.D_bar, cfg.lam_prior, cfg.beta_goal, self.reward_classifier,
-                                   amp=cfg.amp, features={"z": "", "features": "image", "grad": "grad"}[cfg.q_state],
+                                   amp=cfg.amp, features={"z": "", "features": "image", "score": "score", "grad": "grad"}[cfg.q_state],
                                    delta=cfg.delta)
         directions = compute_directions(cfg.directions, self.G_ema, cfg.n_dirs, self.gen)
         self.potential.directions = directions

@@ -123,3 +123,29 @@ def test_bad_config_values(saved):
     (saved / "config.json").write_text("{not json")
     _fix_manifest(saved)
     _err(saved, "not valid JSON")
+
+
+def test_slim_checkpoint_has_no_replay_but_resumes(make_trainer, tmp_path, mnist):
+    t = make_trainer()
+    t.run(steps=6)
+    full = save_checkpoint(t, tmp_path / "full")
+    slim = save_checkpoint(t, tmp_path / "slim", include_replay=False)
+    assert (slim / "train_state.safetensors").stat().st_size < (full / "train_state.safetensors").stat().st_size
+    c = load_checkpoint(slim, device="cpu", data=mnist)
+    assert len(c.replay) == 0 and c.step_count == 6 and _weights_equal(t, c)
+    c.run(steps=3)
+    assert c.step_count == 9
+
+
+def test_new_agent_keeps_gan_and_allows_a_different_q_network(make_trainer, tmp_path, mnist):
+    t = make_trainer()
+    t.run(steps=6)
+    ck = save_checkpoint(t, tmp_path / "ck")
+    with pytest.raises(CheckpointError, match="Q.net.0.weight has shape"):
+        load_checkpoint(ck, device="cpu", data=mnist, overrides={"q_state": "grad"})
+    c = load_checkpoint(ck, device="cpu", data=mnist, overrides={"q_state": "grad"}, new_agent=True)
+    assert torch.equal(c.G_ema.net[0].weight, t.G_ema.net[0].weight) and c.step_count == 6
+    assert c.agent_steps == 0 and len(c.replay) == 0
+    c.run(steps=4)
+    z_t, _ = c.refine(torch.randn(3, c.cfg.z_dim))  # the grad view works under refine's no_grad too
+    assert z_t.shape == (3, c.cfg.z_dim)
