@@ -64,12 +64,21 @@ def app(tmp_path_factory):
     from dqngan.ui import build_demo, launch_kwargs
 
     tmp = tmp_path_factory.mktemp("app")
+    old_tmp = os.environ.get("GRADIO_TEMP_DIR")
     os.environ["GRADIO_TEMP_DIR"] = str(tmp / "gradio")
     demo = build_demo(checkpoint=None, preset="tiny", device="cpu", max_running=1, save_root=tmp / "saved")
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_kwargs())
     yield demo, url
     demo.ctx.registry.close()
     demo.close()
+    _restore("GRADIO_TEMP_DIR", old_tmp)
+
+
+def _restore(name, value):
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 @pytest.fixture
@@ -218,8 +227,13 @@ def test_train_poll_pause_step(app, client):
     status = client.predict(3, api_name="/step")
     assert "stepping 3" in status
     wait_for(lambda: run.trainer.status == "paused" and run.trainer.step_count == step + 3, what="3 steps")
-    after = poll(client)
-    assert f"step {step + 3}" in after[0] and after[1] != second[1]
+    # the status reaches the page within a refresh interval (the registry copies snapshots every 0.25 s)
+    def stepped():
+        out = poll(client)
+        return out if f"step {step + 3}" in out[0] else None
+
+    after = wait_for(stepped, what="the status")
+    assert after[1] != second[1]
 
 
 def test_live_knobs_and_bad_inputs_keep_training_alive(app, client):

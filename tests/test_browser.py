@@ -37,12 +37,17 @@ def app_url(tmp_path_factory):
     from dqngan.ui import build_demo, launch_kwargs
 
     tmp = tmp_path_factory.mktemp("browser-app")
+    old_tmp = os.environ.get("GRADIO_TEMP_DIR")
     os.environ["GRADIO_TEMP_DIR"] = str(tmp / "gradio")
     demo = build_demo(checkpoint=None, preset="tiny", device="cpu", max_running=1, save_root=tmp / "saved")
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_kwargs())
     yield url
     demo.ctx.registry.close()
     demo.close()
+    if old_tmp is None:
+        os.environ.pop("GRADIO_TEMP_DIR", None)
+    else:
+        os.environ["GRADIO_TEMP_DIR"] = old_tmp
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import torch
 from ..directions import action_labels, action_moves
 from . import charts, images, latent
 from .context import AppContext
-from .explore_tab import GOALS, _goal
+from .explore_tab import EX, GOALS, _goal
 from .feedback import UserError, guard
 from .lessons import EXPLAIN
 
@@ -74,7 +74,7 @@ def build(ctx: AppContext) -> dict:
                charts.to_plot(charts.trajectory_figure(list(map(float, phis)), "Φ")))
 
     go.click(project_and_refine, [pad, goal, steps], [frames, msg, phi_plot], api_name="draw_refine",
-             concurrency_id="explore", concurrency_limit=4)
+             **EX)
     return {"pad": pad}
 
 

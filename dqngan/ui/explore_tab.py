@@ -21,6 +21,8 @@ MAX_SLIDERS = 16  # directions beyond this still move (the agent can use them) b
 SPAN = 4.0  # slider range in standard deviations
 SCALE = 8  # 28 px digits shown at 224 px
 ROLLOUT_DELAY = 0.35  # seconds between animation frames
+# Explore / Draw inference shares one queue lane: a few at once (they are small), without starving the trainer.
+EX = {"concurrency_id": "explore", "concurrency_limit": 4}
 GOALS = ["none"] + [str(i) for i in range(10)]
 
 
@@ -153,9 +155,9 @@ def build(ctx: AppContext) -> dict:
 
     render_io = dict(inputs=[seed, goal, state, *sliders], outputs=[img, q_plot, info, state])
     for sl in sliders:
-        sl.input(render, **render_io, trigger_mode="always_last", show_progress="hidden", concurrency_limit=4,
-                 concurrency_id="explore", api_visibility="undocumented")
-    goal.input(render, **render_io, api_name="explore_render", concurrency_id="explore", show_progress="hidden")
+        sl.input(render, **render_io, trigger_mode="always_last", show_progress="hidden", **EX,
+                 api_visibility="undocumented")
+    goal.input(render, **render_io, api_name="explore_render", show_progress="hidden", **EX)
 
     reset_outs = [img, q_plot, info, state, traj, traj_plot, *sliders]
 
@@ -174,15 +176,15 @@ def build(ctx: AppContext) -> dict:
         strip, tp = traj_outputs(tr, s, st)
         return (im, qp, text, st, strip, tp, *slider_updates(alphas, k))
 
-    seed.submit(restart, [seed, goal], reset_outs, api_name="explore_seed", concurrency_id="explore")
-    back.click(restart, [seed, goal], reset_outs, api_name="explore_reset", concurrency_id="explore")
+    seed.submit(restart, [seed, goal], reset_outs, api_name="explore_seed", **EX)
+    back.click(restart, [seed, goal], reset_outs, api_name="explore_reset", **EX)
 
     @guard(1 + len(reset_outs))
     def random_seed(g: Any, request: gr.Request) -> tuple:
         s = random.randrange(0, 100_000)
         return (s, *restart(s, g, request))
 
-    rnd.click(random_seed, [goal], [seed, *reset_outs], api_name="explore_random", concurrency_id="explore")
+    rnd.click(random_seed, [goal], [seed, *reset_outs], api_name="explore_random", **EX)
 
     step_outs = [img, q_plot, info, state, traj, traj_plot, *sliders, dir_a, dir_b]
 
@@ -224,7 +226,7 @@ def build(ctx: AppContext) -> dict:
         return out
 
     step_btn.click(agent_step, [seed, goal, state, *sliders], step_outs, api_name="agent_step",
-                   concurrency_id="explore", concurrency_limit=4)
+                   **EX)
 
     @guard(len(step_outs))
     def agent_rollout(request: gr.Request, s: Any, g: Any, st: dict, *vals: Any) -> Any:
@@ -241,7 +243,7 @@ def build(ctx: AppContext) -> dict:
             time.sleep(ROLLOUT_DELAY)
 
     roll_btn.click(agent_rollout, [seed, goal, state, *sliders], step_outs, api_name="agent_rollout",
-                   concurrency_id="explore", concurrency_limit=4)
+                   **EX)
 
     # ------------------------------------------------------------------------------------------------ interpolate
     @guard(1)
@@ -260,7 +262,7 @@ def build(ctx: AppContext) -> dict:
         return images.upscale(images.rows(images.strip(raw), images.strip(refined)), 3)
 
     interp_btn.click(interpolate, [seed_a, seed_b, n_frames, goal], [interp_img], api_name="interpolate",
-                     concurrency_id="explore")
+                     **EX)
 
     # ------------------------------------------------------------------------------------------------ latent map
     @guard(1)
@@ -295,7 +297,7 @@ def build(ctx: AppContext) -> dict:
         return charts.to_plot(fig)
 
     map_btn.click(latent_map, [dir_a, dir_b, span, res, thumbs, seed, goal, state, *sliders], [map_plot],
-                  api_name="latent_map", concurrency_id="explore")
+                  api_name="latent_map", **EX)
 
     # ------------------------------------------------------------------------------------------------ sync
     sync_outs = [dir_a, dir_b, *reset_outs]

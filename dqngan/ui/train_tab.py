@@ -1,8 +1,9 @@
 """The Train tab: knobs, Train / Pause / Step / Reset, live charts, sample grids with a timeline, the status line.
 
-Updates reach the browser through one gr.Timer poll per session (about once a second). The poll reads the run's
-latest snapshot copy (kept fresh by the registry's refresher thread), builds each output only when its data changed
-(cached per run, so many viewers cost one render) and returns gr.skip() for everything else.
+Updates reach the browser through one gr.Timer tick per session (about once a second). The tick reads the run's
+latest snapshot copy (kept fresh by the registry's refresher thread) and returns the status line plus three short
+"keys"; a key that changed makes the browser fetch that group (charts, grid, knob locks), so nothing is rebuilt or
+sent when nothing changed. Figures and grid images are cached per run, so many viewers cost one render.
 """
 
 import tempfile
