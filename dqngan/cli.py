@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
 
+    e = sub.add_parser("export", help="copy a checkpoint without its replay memory (small enough for git / the Hub)")
+    e.add_argument("--checkpoint", required=True, metavar="DIR")
+    e.add_argument("--out", required=True, metavar="DIR")
+
     b = sub.add_parser("bench", help="GAN-only vs joint steps/s and env transitions/s, side by side")
     b.add_argument("--seconds", type=_positive_float, default=8.0, help="seconds per measurement round")
     b.add_argument("--rounds", type=_positive_int, default=3, help="alternating rounds per variant")
@@ -226,6 +230,18 @@ def cmd_sample(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(a: argparse.Namespace) -> int:
+    from .checkpoint import load_checkpoint, resolve, save_checkpoint
+
+    if resolve(a.checkpoint) == Path(a.out).resolve() or Path(a.checkpoint).resolve() == Path(a.out).resolve():
+        raise CLIError("--out must differ from --checkpoint")
+    trainer = load_checkpoint(a.checkpoint, device="cpu")
+    out = save_checkpoint(trainer, a.out, include_replay=False)
+    size = sum(f.stat().st_size for f in out.iterdir()) / 1e6
+    print(f"exported step {trainer.step_count} to {out} ({size:.1f} MB, no replay memory)")
+    return 0
+
+
 def cmd_bench(a: argparse.Namespace) -> int:
     from .benchmark import format_report, run_benchmark
 
@@ -235,7 +251,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"train": cmd_train, "sample": cmd_sample,
-                                                             "bench": cmd_bench}
+                                                             "bench": cmd_bench, "export": cmd_export}
 PLUGINS = ("hub_cli", "evaluate_cli")
 
 

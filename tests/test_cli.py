@@ -99,3 +99,13 @@ def test_bad_arguments_give_one_line_and_nonzero_exit(args, words, tmp_path, tra
     assert "Traceback" not in p.stderr
     if words:
         assert words in lines[0]
+
+
+def test_export_makes_a_slim_loadable_copy(trained, tmp_path):
+    out, _ = trained
+    dqngan("export", "--checkpoint", out, "--out", tmp_path / "slim")
+    assert (tmp_path / "slim" / "train_state.safetensors").stat().st_size < (
+        out / "train_state.safetensors").stat().st_size
+    dqngan("sample", "--checkpoint", tmp_path / "slim", "--n", 4, "--out", tmp_path / "s.npy", "--refine")
+    p = dqngan("export", "--checkpoint", out, "--out", out, check=False)
+    assert p.returncode != 0 and "must differ" in p.stderr
