@@ -84,6 +84,7 @@ def test_train_updates_charts_and_grid_then_pause(page, shots):
     wait_js(pg, "() => document.querySelector('#status').innerText.includes('shared model')")
     wait_js(pg, "() => document.querySelector('#knob-seed input').value === '5'")  # from the query string
     assert pg.input_value("#knob-agent_every input[type=number]") == "1"  # lesson 2 sets agent_every=1
+    wait_js(pg, "() => (document.querySelector('#lesson-text') || {innerText: ''}).innerText.includes('Q(s, a)')")
     pg.click("#train-btn")
     wait_js(pg, "() => document.querySelector('#status').innerText.includes('running')")
     # the poll delivers charts with real traces, then they grow as training goes on

@@ -66,7 +66,8 @@ def build_demo(checkpoint: str | Path | None = "auto", preset: str | None = None
     with gr.Blocks(title="DQN-GAN Lab", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# DQN-GAN Lab\nA DCGAN learns MNIST while a DQN agent learns to steer its latent space "
                     "towards images the (slow) discriminator likes. Train it live, open up the Q-values, explore "
-                    "the latent space, or draw a digit and let the agent refine it.")
+                    "the latent space, or draw a digit and let the agent refine it. New here? The 📚 Classroom "
+                    "(bottom of the page) has three guided lessons.")
         with gr.Tabs(elem_id="tabs"):
             with gr.Tab("Train", id="train", elem_id="tab-train"):
                 train = train_tab.build(ctx)
@@ -79,7 +80,8 @@ def build_demo(checkpoint: str | Path | None = "auto", preset: str | None = None
         classroom = lessons.build(train)
 
         knob_list = [train.knobs[k] for k in knobs.KEYS]
-        load_outs = [train.base_cfg, *knob_list, train.preset, classroom["lesson"], classroom["text"]]
+        load_outs = [train.base_cfg, *knob_list, train.preset, classroom["lesson"], classroom["text"],
+                     classroom["box"]]
 
         def on_load(request: gr.Request) -> tuple:
             """A new session (page load): register it and apply ?preset=&seed=&lesson= from the URL."""
@@ -94,7 +96,7 @@ def build_demo(checkpoint: str | Path | None = "auto", preset: str | None = None
                 return tuple(gr.skip() for _ in load_outs)
             text = lessons.LESSONS[lesson]["text"] if lesson else gr.skip()
             return (cfg.to_dict(), *knobs.values_of(cfg), params.get("preset", gr.skip()),
-                    lesson or gr.skip(), text)
+                    lesson or gr.skip(), text, gr.update(open=True) if lesson else gr.skip())
 
         demo.load(on_load, None, load_outs, api_visibility="undocumented").then(
             explore["sync"], explore["sync_inputs"], explore["sync_outputs"], api_visibility="undocumented")

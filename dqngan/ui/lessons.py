@@ -130,7 +130,7 @@ def from_query(params: dict[str, str], base: Config) -> tuple[Config, str | None
 def build(train: Any) -> dict:
     """The Classroom accordion: lesson picker, explanation, config JSON and a shareable link."""
     knob_list = [train.knobs[k] for k in knobs.KEYS]
-    with gr.Accordion("📚 Classroom: lessons, config JSON, share link", open=False, elem_id="classroom"):
+    with gr.Accordion("📚 Classroom: lessons, config JSON, share link", open=False, elem_id="classroom") as box:
         with gr.Row():
             lesson = gr.Dropdown(list(LESSONS), value=None, label="lesson", elem_id="lesson", scale=2)
             share = gr.Textbox(label="share link query (preset + seed)", elem_id="share-query", scale=2,
@@ -157,4 +157,4 @@ def build(train: Any) -> dict:
     for w in (train.preset, train.knobs["seed"]):
         w.change(share_query, [train.preset, train.knobs["seed"]], [share], api_visibility="undocumented",
                  show_progress="hidden")
-    return {"lesson": lesson, "text": text, "share": share}
+    return {"lesson": lesson, "text": text, "share": share, "box": box}
