@@ -1,8 +1,9 @@
 """DQN-GAN Lab: `python app.py` serves the interactive app on http://127.0.0.1:7860 (also the Hugging Face Space
 entry point). All UI code lives in dqngan/ui; this file only composes and launches.
 
-Environment: DQNGAN_MAX_TRAINERS (concurrent training runs; default 1 on CPU), DQNGAN_PRESET (fresh-model preset),
-DQNGAN_THREADS (torch CPU threads; default 1), GRADIO_SERVER_NAME / GRADIO_SERVER_PORT.
+Environment: DQNGAN_MAX_TRAINERS (concurrent training runs; default 1 on CPU, 2 on a GPU), DQNGAN_MAX_RUNS (models
+held in memory, default 4), DQNGAN_PRESET (fresh-model preset), DQNGAN_THREADS (torch CPU threads; default 1),
+DQNGAN_HUB_ENV_TOKEN=1 (let visitors of a public Space push with its HF_TOKEN), GRADIO_SERVER_NAME / _PORT.
 """
 
 import os

@@ -57,6 +57,7 @@ def build_demo(checkpoint: str | Path | None = "auto", preset: str | None = None
     os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
     ck = find_shipped() if checkpoint == "auto" else (Path(checkpoint) if checkpoint else None)
     preset = preset or os.environ.get("DQNGAN_PRESET") or ("gpu" if torch.cuda.is_available() else "cpu")
+    max_runs = int(os.environ.get("DQNGAN_MAX_RUNS", max_runs))  # models held in memory at once (idle ones evicted)
     ctx = AppContext(preset=preset, checkpoint=ck, device=device, max_running=max_running, max_runs=max_runs)
     if save_root is not None:
         ctx.save_root = Path(save_root)
