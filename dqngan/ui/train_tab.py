@@ -6,7 +6,9 @@ latest snapshot copy (kept fresh by the registry's refresher thread) and returns
 sent when nothing changed. Figures and grid images are cached per run, so many viewers cost one render.
 """
 
+import os
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,10 @@ EPSILON = [("epsilon", "ε (exploration)")]
 FID = [("fid", "FID (classifier features)")]
 CHARTS = {"loss": LOSS, "reward": REWARD, "eps": EPSILON, "fid": FID}
 GIF_DIR = Path(tempfile.gettempdir()) / "dqngan-ui-gifs"
+# Grid PNGs are written once per (run, step) and handed to gr.Image as paths: given an array, Gradio re-encodes the
+# PNG on every request to hash it (~30 ms for a grid), for every viewer.
+GRID_DIR = Path(tempfile.gettempdir()) / "dqngan-ui-grids"
+FILE_TTL = 3600.0  # seconds our temp files live (Gradio serves its own cached copy)
 
 
 @dataclass
@@ -105,20 +111,41 @@ def q_charts(run: Run) -> tuple[Any, Any]:
 _fixed_z: dict[int, torch.Tensor] = {}
 
 
-def grid_at(run: Run, step: int | None = None) -> tuple[int, np.ndarray] | None:
-    """(step, raw | refined image) for the recorded grid nearest at or before `step` (None = newest).
+def grid_at(run: Run, step: int | None = None) -> tuple[int, str]:
+    """(step, PNG path of raw | refined) for the recorded grid nearest at or before `step` (None = newest).
 
     A run loaded from a checkpoint has no recorded grids until it trains, so it gets one drawn from fixed noise."""
     grids = run.snap.get("grids") or []
     if not grids:
         s = run.snap.get("step", 0)
-        return s, run.memo(("gen-grid", s), lambda: _drawn_grid(run))
+        return s, _png(run, f"drawn{s}", lambda: _drawn_grid(run))
     if step is None:
         g = grids[-1]
     else:
         before = [g for g in grids if g[0] <= step]
         g = before[-1] if before else grids[0]
-    return g[0], run.memo(("grid", g[0]), lambda: images.upscale(images.grid_pair(g[1], g[2]), GRID_SCALE))
+    return g[0], _png(run, f"step{g[0]}", lambda: images.upscale(images.grid_pair(g[1], g[2]), GRID_SCALE))
+
+
+def _png(run: Run, tag: str, make: Any) -> str:
+    """The PNG for (run, tag), written on first use (and again if the temp-file sweep removed it)."""
+    from PIL import Image
+
+    path = GRID_DIR / f"run{run.uid}-{tag}-{os.getpid()}.png"
+    if path.is_file():
+        return str(path)
+    GRID_DIR.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in GRID_DIR.glob("*.png"):  # bounded disk
+        try:
+            if now - old.stat().st_mtime > FILE_TTL:
+                old.unlink()
+        except OSError:
+            pass
+    tmp = path.with_suffix(f".{threading.get_ident()}.tmp")
+    Image.fromarray(make(), mode="L").save(tmp, format="PNG")
+    os.replace(tmp, path)  # atomic: a concurrent viewer never reads a half-written file
+    return str(path)
 
 
 def _drawn_grid(run: Run) -> np.ndarray:
@@ -411,7 +438,7 @@ def build(ctx: AppContext) -> TrainTab:
         grids = (run.snap or run.refresh()).get("grids") or []
         GIF_DIR.mkdir(parents=True, exist_ok=True)
         for old in GIF_DIR.glob("*.gif"):  # bounded disk: Gradio serves its own copy, ours is only needed briefly
-            if time.time() - old.stat().st_mtime > 600:
+            if time.time() - old.stat().st_mtime > FILE_TTL:
                 old.unlink(missing_ok=True)
         out = GIF_DIR / f"timeline-run{run.uid}-step{run.snap.get('step', 0)}.gif"
         images.timeline_gif(grids, out)
