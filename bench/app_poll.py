@@ -40,6 +40,8 @@ def payload_bytes(out: tuple) -> int:
     for o in out:
         if hasattr(o, "model_dump_json"):  # PlotData
             n += len(o.model_dump_json())
+        elif isinstance(o, str) and o.endswith(".png") and Path(o).is_file():  # a file URL + the PNG it fetches
+            n += 200 + Path(o).stat().st_size
         elif isinstance(o, np.ndarray):  # the grid: a file URL in the payload + the PNG the browser then fetches
             buf = io.BytesIO()
             Image.fromarray(o).save(buf, format="PNG")

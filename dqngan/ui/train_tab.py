@@ -143,7 +143,7 @@ def _png(run: Run, tag: str, make: Any) -> str:
         except OSError:
             pass
     tmp = path.with_suffix(f".{threading.get_ident()}.tmp")
-    Image.fromarray(make(), mode="L").save(tmp, format="PNG")
+    Image.fromarray(make(), mode="L").save(tmp, format="PNG", compress_level=1)  # 5x faster, ~1.3x bigger
     os.replace(tmp, path)  # atomic: a concurrent viewer never reads a half-written file
     return str(path)
 
