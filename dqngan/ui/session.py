@@ -3,8 +3,11 @@
 Every browser session first looks at the shared *base* run (the shipped checkpoint, or a fresh model); it gets a run
 of its own on Train / Step / Reset / Load. At most `max_running` runs train at once (2 vCPUs can't share more) and at
 most `max_runs` are held in memory; idle sessions are swept, and `drop` (wired to `demo.unload`) stops a closed tab's
-training. A refresher thread copies each active trainer's `snapshot()` into `Run.snap`, so poll handlers never wait
-for the trainer's model lock (held for a whole training step) and every viewer of a run shares one copy.
+training. A tab left hidden stops polling; after `idle_timeout` without a poll its run is stopped too, so a forgotten
+tab can't hold the only training slot forever.
+
+A refresher thread copies each active trainer's `snapshot()` into `Run.snap`, so poll handlers never wait for the
+trainer's model lock (held for a whole training step) and every viewer of a run shares one copy.
 """
 
 from __future__ import annotations
