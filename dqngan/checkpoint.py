@@ -60,10 +60,13 @@ def save_checkpoint(trainer: Any, path: str | os.PathLike, include_replay: bool 
         _write_json(tmp / STATE_JSON, meta)
         _write_json(tmp / "config.json", trainer.cfg.to_dict())
         _write_json(tmp / "metrics.json", latest_metrics(trainer))
+        from .plots import save_grid_png
         if trainer.grids:
-            from .plots import save_grid_png
             _, raw, refined = trainer.grids[-1]
-            save_grid_png(tmp / "samples.png", raw, refined)
+        else:  # e.g. right after loading: grids are not stored, so draw them from the fixed noise
+            raw = trainer.generate(trainer.fixed_z).numpy()
+            refined = trainer.generate(trainer.fixed_z, refine=True).numpy()
+        save_grid_png(tmp / "samples.png", raw, refined)
     files = sorted(p.name for p in tmp.iterdir())
     _write_json(tmp / "manifest.json", {"format": FORMAT, "files": {f: _digest(tmp / f) for f in files}})
     _fsync_dir(tmp)
