@@ -31,6 +31,7 @@ from .replay import ReplayBuffer
 N_FIXED = 64  # fixed noise for sample grids and Q-value probes (an 8x8 grid)
 GOOD_EVERY = 25  # steps between in-memory copies of the last finite state
 MAX_GRIDS = 120  # sample-grid timeline length (thinned like the scalar history)
+VIEWS = {"z": "", "features": "image", "score": "score", "grad": "grad"}  # q_state -> Potential.features
 
 
 class Trainer:
@@ -60,8 +61,7 @@ class Trainer:
         self.replay = ReplayBuffer(cfg.buffer_size, cfg.z_dim, dev)
         self.reward_classifier = self._maybe_reward_classifier()
         self.potential = Potential(self.G_ema, self.D_bar, cfg.lam_prior, cfg.beta_goal, self.reward_classifier,
-                                   amp=cfg.amp, features={"z": "", "features": "image", "score": "score", "grad": "grad"}[cfg.q_state],
-                                   delta=cfg.delta)
+                                   amp=cfg.amp, features=VIEWS[cfg.q_state], delta=cfg.delta)
         directions = compute_directions(cfg.directions, self.G_ema, cfg.n_dirs, self.gen)
         self.potential.directions = directions
         self.env = LatentEnv(self.potential, directions, cfg.delta, cfg.horizon, cfg.n_envs, self.gen,
@@ -78,6 +78,7 @@ class Trainer:
 
         # control state (guarded by _cv); models are guarded by _lock
         self._lock = threading.RLock()
+        self._hist_lock = threading.Lock()  # history and grids only: snapshots never wait for a training step
         self._cv = threading.Condition()
         self._thread: threading.Thread | None = None
         self._status = "idle"
@@ -236,6 +237,11 @@ class Trainer:
     def refine(self, z: torch.Tensor, goal: torch.Tensor | None = None, steps: int | None = None
                ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Greedy rollout of the agent from z: returns z_T and the actions taken at each step (0 once stopped)."""
+        with self._lock:
+            return self._refine(z, goal, steps)
+
+    def _refine(self, z: torch.Tensor, goal: torch.Tensor | None, steps: int | None
+                ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         cfg = self.cfg
         steps = cfg.horizon if steps is None else steps
         z = z.to(self.device)
@@ -243,9 +249,7 @@ class Trainer:
         active = torch.ones(z.shape[0], dtype=torch.bool, device=self.device)
         actions_taken = []
         for t in range(steps):
-            feats = self.potential.evaluate(z, goal)[1] if self.potential.features else None
-            obs = observe(z, torch.full_like(goal, t), goal, cfg.horizon, feats)
-            a = self.agent.q(obs).argmax(1)
+            a = self._q(z, torch.full_like(goal, t), goal).argmax(1)
             a = torch.where(active, a, torch.zeros_like(a))
             actions_taken.append(a)
             z = z + action_moves(a, self.env.directions, cfg.delta)
@@ -270,9 +274,36 @@ class Trainer:
     def probe_q(self) -> list[float]:
         """Mean Q per action over the fixed probe states (fixed noise, t = 0, no goal)."""
         goal = torch.full((N_FIXED,), -1, dtype=torch.long, device=self.device)
-        feats = self.potential.evaluate(self.fixed_z, goal)[1] if self.potential.features else None
-        obs = observe(self.fixed_z, torch.zeros_like(goal), goal, self.cfg.horizon, feats)
-        return self.agent.q(obs).mean(0).tolist()
+        return self._q(self.fixed_z, torch.zeros_like(goal), goal).mean(0).tolist()
+
+    def _q(self, z: torch.Tensor, t: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        """Q(s, .) at states (z, t, goal), observed the way the agent observes them during training."""
+        feats = self.potential.evaluate(z, goal)[1] if self.potential.features else None
+        with torch.no_grad():
+            return self.agent.q(observe(z, t, goal, self.cfg.horizon, feats))
+
+    # ------------------------------------------------------------------------------------------------ explorer API
+    def _goals(self, goal: int | None, n: int) -> torch.Tensor:
+        return torch.full((n,), -1 if goal is None else int(goal), dtype=torch.long, device=self.device)
+
+    def q_values(self, z: torch.Tensor, t: int = 0, goal: int | None = None) -> torch.Tensor:
+        """Q-values (N, 2K+1) of every action at latents z, step t, optional goal digit. Safe during training."""
+        with self._lock:
+            z = z.to(self.device)
+            g = self._goals(goal, z.shape[0])
+            return self._q(z, torch.full_like(g, int(t)), g).float().cpu()
+
+    def score(self, z: torch.Tensor, goal: int | None = None) -> torch.Tensor:
+        """The potential Phi(z) the agent is rewarded by (batched). Safe during training."""
+        with self._lock:
+            out = [self.potential(c.to(self.device), self._goals(goal, c.shape[0])).float().cpu()
+                   for c in z.split(512)]
+            return torch.cat(out)
+
+    def directions(self) -> torch.Tensor:
+        """The agent's K unit directions in z (a copy)."""
+        with self._lock:
+            return self.env.directions.detach().float().cpu().clone()
 
     def fid(self, n: int | None = None) -> float | None:
         """FID of G_ema on the metric classifier's features (MNIST-like data only), or None."""
@@ -299,19 +330,23 @@ class Trainer:
             means["epsilon"] = self.epsilon()
             if self.agent_steps:
                 means["q_probe"] = self.probe_q()
-            self.history.add(step, **means)
+            with self._hist_lock:
+                self.history.add(step, **means)
         if step % cfg.grid_every == 0 or step == 1:
             self._record_grid()
         if cfg.fid_every and step % cfg.fid_every == 0:
-            self.history.add(step, fid=self.fid())
+            fid = self.fid()
+            with self._hist_lock:
+                self.history.add(step, fid=fid)
         self._version += 1
 
     def _record_grid(self) -> None:
         raw = self.generate(self.fixed_z).numpy()
         refined = self.generate(self.fixed_z, refine=True).numpy() if self.agent_steps else raw
-        self.grids.append((self.step_count, raw, refined))
-        if len(self.grids) > MAX_GRIDS:  # thin, but always keep the newest grid
-            self.grids = self.grids[::2] + ([self.grids[-1]] if len(self.grids) % 2 == 0 else [])
+        with self._hist_lock:
+            self.grids.append((self.step_count, raw, refined))
+            if len(self.grids) > MAX_GRIDS:  # thin, but always keep the newest grid
+                self.grids = self.grids[::2] + ([self.grids[-1]] if len(self.grids) % 2 == 0 else [])
 
     def _last_finite(self) -> bool:
         last = {k: v[-1] for k, v in self._acc.items() if v}
@@ -332,7 +367,8 @@ class Trainer:
             o.load_state_dict(good["optims"][k])
         self.step_count, self.agent_steps = good["step"], good["agent_steps"]
         self.gen.set_state(good["gen"])
-        self.history.truncate(self.step_count)
+        with self._hist_lock:
+            self.history.truncate(self.step_count)
         self._set_directions(compute_directions(self.cfg.directions, self.G_ema, self.cfg.n_dirs, self.gen))
         self.env.reset()
         self._acc = {}
@@ -491,7 +527,7 @@ class Trainer:
         """A consistent, copy-on-read view for other threads (the app's poll). `version` changes on every update."""
         with self._cv:
             status, error, trace, message = self._status, self.error, self.error_trace, self.message
-        with self._lock:
+        with self._hist_lock:  # never the model lock: a poll must not wait for a training step
             return {
                 "version": self._version, "status": status, "error": error, "error_trace": trace,
                 "message": message, "step": self.step_count, "agent_steps": self.agent_steps,

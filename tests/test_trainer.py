@@ -151,3 +151,33 @@ def test_all_action_target_matches_per_action_targets(make_trainer):
         assert torch.allclose(captured["r"][:, a], r, atol=1e-5)
     assert captured["done"][:, 0].all() and captured["done"][2].all() and not captured["done"][0, 1:].any()
     del observe
+
+
+def test_explorer_api_and_snapshot_never_waits_for_the_model_lock(make_trainer):
+    import threading
+
+    t = make_trainer()
+    t.run(steps=3)
+    z = torch.randn(4, t.cfg.z_dim)
+    q = t.q_values(z, t=1)
+    assert q.shape == (4, 2 * t.cfg.n_dirs + 1)
+    assert torch.allclose(t.score(z), t.potential(z, torch.full((4,), -1)))
+    d = t.directions()
+    assert d.shape == (t.cfg.n_dirs, t.cfg.z_dim)
+    d.zero_()  # a copy: the agent's directions are untouched
+    assert t.env.directions.abs().sum() > 0
+    held, release = threading.Event(), threading.Event()
+
+    def long_step():  # stands in for a slow training step holding the model lock
+        with t._lock:
+            held.set()
+            release.wait(10)
+
+    th = threading.Thread(target=long_step)
+    th.start()
+    held.wait(5)
+    t0 = time.monotonic()
+    snap = t.snapshot()
+    assert time.monotonic() - t0 < 1.0 and snap["step"] == 3
+    release.set()
+    th.join()

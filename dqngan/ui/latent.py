@@ -1,5 +1,5 @@
-"""Latent-space maths for the Explore and Draw tabs, on a Trainer's public API only (generate, refine, potential,
-the agent's Q-network, env.directions): z from a seed and slider offsets, Q at z, one greedy agent move, the
+"""Latent-space maths for the Explore and Draw tabs, on a Trainer's public API only (generate, refine, score,
+q_values, directions): z from a seed and slider offsets, Q at z, one greedy agent move, the
 potential Φ over a plane, interpolation, and projecting a drawing into z.
 
 Everything runs under torch.no_grad except the projection, which optimises z through a private copy of G (the live
@@ -16,7 +16,6 @@ import torch
 
 from ..data import to_float
 from ..directions import action_labels
-from ..env import observe
 from ..trainer import Trainer
 
 
@@ -30,7 +29,7 @@ def seed_z(z_dim: int, seed: int) -> torch.Tensor:
 
 
 def directions(trainer: Trainer) -> torch.Tensor:
-    return trainer.env.directions.detach().float().cpu()
+    return trainer.directions()
 
 
 def z_at(trainer: Trainer, seed: int, alphas: np.ndarray) -> torch.Tensor:
@@ -40,28 +39,14 @@ def z_at(trainer: Trainer, seed: int, alphas: np.ndarray) -> torch.Tensor:
     return seed_z(d.shape[1], seed) + (a @ d[: len(a)]).unsqueeze(0)
 
 
-@torch.no_grad()
 def q_values(trainer: Trainer, z: torch.Tensor, t: int, goal: int | None) -> np.ndarray:
-    """Q(s, a) for every action at state (z, t, goal), built the way Trainer.refine builds it (with D-bar's image
-    features when the run's q_state uses them)."""
-    dev = trainer.device
-    z = z.to(dev)
-    g = goal_tensor(goal, z.shape[0], dev)
-    pot = trainer.potential
-    feats = pot.evaluate(z, g)[1] if getattr(pot, "features", False) else None
-    obs = observe(z, torch.full_like(g, int(t)), g, trainer.cfg.horizon, feats)
-    return trainer.agent.q(obs).float().cpu().numpy()
+    """Q(s, a) for every action at state (z, t, goal), observed as the agent observes it."""
+    return trainer.q_values(z, t, goal).numpy()
 
 
-@torch.no_grad()
 def potential(trainer: Trainer, z: torch.Tensor, goal: int | None) -> np.ndarray:
-    """Φ for each row of z (batched in chunks so a big latent map stays bounded in memory)."""
-    dev = trainer.device
-    out = []
-    for chunk in z.split(512):
-        chunk = chunk.to(dev)
-        out.append(trainer.potential(chunk, goal_tensor(goal, chunk.shape[0], dev)).float().cpu())
-    return torch.cat(out).numpy()
+    """Φ for each row of z (the trainer batches it, so a big latent map stays bounded in memory)."""
+    return trainer.score(z, goal).numpy()
 
 
 def image(trainer: Trainer, z: torch.Tensor) -> np.ndarray:
