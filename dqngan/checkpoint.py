@@ -193,13 +193,13 @@ def _restore_state(trainer: Any, tensors: dict[str, torch.Tensor], meta: dict[st
     if "replay.meta" in tensors:  # slim checkpoints carry no replay memory
         trainer.replay.load_state_dict({k: v for k, v in tensors.items() if k.startswith("replay.")})
     env = trainer.env
-    for k in ("z", "t", "goal", "phi", "ret", "final_z", "directions"):
+    for k in ("directions",) if new_agent else ("z", "t", "goal", "phi", "ret", "final_z", "directions"):
         cur = getattr(env, k)
         new = tensors[f"env.{k}"].to(dev)
         if new.shape != cur.shape:
             raise ValueError(f"env.{k} has shape {list(new.shape)}, expected {list(cur.shape)}")
         setattr(env, k, new)
-    env.final_count = int(meta["env_final_count"])
+    env.final_count = 0 if new_agent else int(meta["env_final_count"])
     trainer._set_directions(env.directions)
     trainer.fixed_z = tensors["fixed_z"].to(dev)
     trainer.gen.set_state(tensors["rng.gen"])
