@@ -48,7 +48,7 @@ def save_checkpoint(trainer: Any, path: str | os.PathLike, include_replay: bool 
     the Hub; resuming it still works, but refills replay first, so it is not bit-exact."""
     path = Path(path)
     tmp, old = _siblings(path)
-    shutil.rmtree(tmp, ignore_errors=True)
+    _discard(tmp)
     tmp.mkdir(parents=True)
     with trainer._lock:
         tensors, meta = trainer_state(trainer)
@@ -71,10 +71,10 @@ def save_checkpoint(trainer: Any, path: str | os.PathLike, include_replay: bool 
     _write_json(tmp / "manifest.json", {"format": FORMAT, "files": {f: _digest(tmp / f) for f in files}})
     _fsync_dir(tmp)
     if path.exists():
-        shutil.rmtree(old, ignore_errors=True)
+        _discard(old)
         os.replace(path, old)
     os.replace(tmp, path)
-    shutil.rmtree(old, ignore_errors=True)
+    _discard(old)
     _fsync_dir(path.parent)
     return path
 
@@ -167,11 +167,11 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "auto"
         tensors = _load_tensors(path / STATE)
         try:
             meta = json.loads((path / STATE_JSON).read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise CheckpointError(f"{path / STATE_JSON} is unreadable ({e})") from None
+        except (OSError, ValueError) as e:  # ValueError: bad JSON or bytes that are not UTF-8
+            raise CheckpointError(f"{path / STATE_JSON} is unreadable ({_short(e)})") from None
         try:
             _restore_state(trainer, tensors, meta, new_agent)
-        except (KeyError, ValueError, RuntimeError, TypeError) as e:
+        except (KeyError, ValueError, RuntimeError, TypeError, AttributeError) as e:
             raise CheckpointError(f"{path}: training state does not match the config ({_short(e)})") from None
     return trainer
 
@@ -235,6 +235,13 @@ def _load_module(module: torch.nn.Module, name: str, weights: dict[str, torch.Te
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
+def _discard(d: Path) -> None:
+    """Delete a checkpoint directory, its manifest first: a kill half-way must not leave a partial directory that
+    still looks complete (DIR.tmp may be the only complete copy after an earlier kill, and `resolve` trusts it)."""
+    (d / "manifest.json").unlink(missing_ok=True)
+    shutil.rmtree(d, ignore_errors=True)
+
+
 def _siblings(path: Path) -> tuple[Path, Path]:
     return path.with_name(path.name + ".tmp"), path.with_name(path.name + ".old")
 
@@ -259,6 +266,8 @@ def _verify_manifest(path: Path) -> None:
         files = manifest["files"]
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
         raise CheckpointError(f"{path / 'manifest.json'} is unreadable ({_short(e)})") from None
+    if not isinstance(files, dict):
+        raise CheckpointError(f"{path / 'manifest.json'} is unreadable (files is not a name -> digest map)")
     if manifest.get("format") != FORMAT:
         raise CheckpointError(f"{path} has format {manifest.get('format')!r}; this version reads {FORMAT}")
     for name, want in files.items():

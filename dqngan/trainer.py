@@ -108,7 +108,7 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         """One GAN iteration, plus an agent step every `agent_every` iterations."""
         cfg = self.cfg
-        if self.step_count % GOOD_EVERY == 0 and self._last_finite():
+        if self.step_count % GOOD_EVERY == 0 and self._last_finite() and self._weights_finite():
             self._good = self._capture()
         stats = self._gan_step()
         polyak_update(self.G_ema, self.G, 1.0 - cfg.ema_decay)
@@ -351,6 +351,10 @@ class Trainer:
     def _last_finite(self) -> bool:
         last = {k: v[-1] for k, v in self._acc.items() if v}
         return all(math.isfinite(x) for x in last.values())
+
+    def _weights_finite(self) -> bool:
+        """An update can blow up the weights after a finite loss; such a state must not become the restore point."""
+        return all(bool(torch.isfinite(p).all()) for m in self._modules().values() for p in m.parameters())
 
     # ------------------------------------------------------------------------------------------------ safety net
     def _capture(self) -> dict:

@@ -38,7 +38,7 @@ def build(ctx: AppContext) -> dict:
         target = images.sketch_to_digit(value)
         if target is None:
             raise UserError("the canvas is empty: draw a digit first")
-        n = int(n or 150)
+        n = 150 if n is None or n == "" else int(n)  # 0 is out of range, not "the default"
         if not 1 <= n <= 1000:
             raise UserError("projection steps must be between 1 and 1000")
         tr = reg.view(request.session_hash or "anon").trainer

@@ -87,6 +87,10 @@ def sketch_to_digit(value: Any) -> np.ndarray | None:
     if img is None:
         return None
     a = np.asarray(img)
+    if a.ndim not in (2, 3) or a.dtype.kind not in "uifb":
+        raise ValueError(f"the drawing is not an image (got an array of shape {a.shape}, type {a.dtype})")
+    if a.size == 0:
+        return None
     if a.ndim == 3 and a.shape[2] == 4:  # RGBA: untouched pixels are transparent; the stroke is the alpha
         ink = a[..., 3].astype(np.float32) * (255.0 - a[..., :3].mean(axis=2)) / 255.0
     elif a.ndim == 3:
