@@ -112,6 +112,9 @@ class Config:
         return self
 
     def replace(self, **changes: Any) -> Config:
+        unknown = sorted(set(changes) - {f.name for f in fields(self)})
+        if unknown:
+            raise ConfigError(f"unknown config key(s): {', '.join(unknown)}")
         return dataclasses.replace(self, **changes).validate()
 
     def to_dict(self) -> dict:
@@ -190,5 +193,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         if "=" not in item:
             raise ConfigError(f"--set expects key=value, got {item!r}")
         k, v = item.split("=", 1)
+        if not k.strip():
+            raise ConfigError(f"--set expects key=value, got {item!r}")
         out[k.strip()] = parse_value(v)
     return out
