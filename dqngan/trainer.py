@@ -6,12 +6,13 @@ for the app). Other threads talk to it only through those commands, `set` (live 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -85,6 +86,7 @@ class Trainer:
         self._budget: int | None = None
         self._stop = False
         self._busy = False  # a step is in flight in the thread
+        self._waiting = 0  # other threads waiting for the models: the training loop lets them in between steps
         self.error: str | None = None
         self.error_trace: str | None = None
         self.message: str | None = None
@@ -120,6 +122,20 @@ class Trainer:
             self._set_directions(compute_directions(cfg.directions, self.G_ema, cfg.n_dirs, self.gen))
         self._record(stats)
         return stats
+
+    @contextlib.contextmanager
+    def model_access(self) -> Iterator[None]:
+        """Exclusive use of the models between training steps. Python locks are not fair, so a busy training thread
+        could otherwise re-take the lock step after step and starve the app's explorer calls."""
+        with self._cv:
+            self._waiting += 1
+        try:
+            with self._lock:
+                yield
+        finally:
+            with self._cv:
+                self._waiting -= 1
+                self._cv.notify_all()
 
     def _set_directions(self, dirs: torch.Tensor) -> None:
         self.env.directions = self.potential.directions = dirs
@@ -237,7 +253,7 @@ class Trainer:
     def refine(self, z: torch.Tensor, goal: torch.Tensor | None = None, steps: int | None = None
                ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Greedy rollout of the agent from z: returns z_T and the actions taken at each step (0 once stopped)."""
-        with self._lock:
+        with self.model_access():
             return self._refine(z, goal, steps)
 
     def _refine(self, z: torch.Tensor, goal: torch.Tensor | None, steps: int | None
@@ -261,7 +277,7 @@ class Trainer:
     @torch.no_grad()
     def generate(self, z: torch.Tensor, refine: bool = False, goal: torch.Tensor | None = None) -> torch.Tensor:
         """uint8 images (N, 28, 28) from G_ema, optionally after the agent's greedy refinement."""
-        with self._lock:
+        with self.model_access():
             if refine:
                 z, _ = self.refine(z, goal)
             out = []
@@ -288,21 +304,21 @@ class Trainer:
 
     def q_values(self, z: torch.Tensor, t: int = 0, goal: int | None = None) -> torch.Tensor:
         """Q-values (N, 2K+1) of every action at latents z, step t, optional goal digit. Safe during training."""
-        with self._lock:
+        with self.model_access():
             z = z.to(self.device)
             g = self._goals(goal, z.shape[0])
             return self._q(z, torch.full_like(g, int(t)), g).float().cpu()
 
     def score(self, z: torch.Tensor, goal: int | None = None) -> torch.Tensor:
         """The potential Phi(z) the agent is rewarded by (batched). Safe during training."""
-        with self._lock:
+        with self.model_access():
             out = [self.potential(c.to(self.device), self._goals(goal, c.shape[0])).float().cpu()
                    for c in z.split(512)]
             return torch.cat(out)
 
     def directions(self) -> torch.Tensor:
         """The agent's K unit directions in z (a copy)."""
-        with self._lock:
+        with self.model_access():
             return self.env.directions.detach().float().cpu().clone()
 
     def fid(self, n: int | None = None) -> float | None:
@@ -476,6 +492,8 @@ class Trainer:
                         self._cv.wait()
                     if self._stop:
                         return
+                    while self._waiting and not self._stop:  # let waiting readers in first
+                        self._cv.wait(0.5)
                     self._busy = True
                 try:
                     ok = self._safe_step()
@@ -503,7 +521,7 @@ class Trainer:
         frozen = sorted(set(knobs) - LIVE_KEYS)
         if frozen:
             raise ConfigError(f"{', '.join(frozen)} cannot change during a run (reset to change it)")
-        with self._lock:
+        with self.model_access():
             self.cfg = self.cfg.replace(**knobs)
             c = self.cfg
             for group in self.opt_g.param_groups:
