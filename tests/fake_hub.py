@@ -36,6 +36,22 @@ def git_blob_sha1(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
+def point_client_at(monkeypatch, url: str, home) -> None:
+    """Point an already imported huggingface_hub at `url`, online, with its cache and token files under `home`
+    (its constants and the module-level HfApi were read at import, so the environment alone is not enough)."""
+    from huggingface_hub import constants, hf_api
+
+    patched = {
+        "ENDPOINT": url, "HUGGINGFACE_CO_URL_TEMPLATE": url + "/{repo_id}/resolve/{revision}/{filename}",
+        "HF_HUB_OFFLINE": False, "HF_HOME": str(home), "HF_HUB_CACHE": str(home / "hub"),
+        "HF_TOKEN_PATH": str(home / "token"), "HF_STORED_TOKENS_PATH": str(home / "stored_tokens"),
+        "AGENT_HARNESSES_PATH": str(home / ".agent_harnesses.json"),
+    }
+    for name, value in patched.items():
+        monkeypatch.setattr(constants, name, value)
+    monkeypatch.setattr(hf_api.api, "endpoint", url)
+
+
 @dataclass
 class Repo:
     repo_type: str

@@ -401,16 +401,9 @@ def test_opens_on_a_shipped_checkpoint(ckpt, tmp_path):
 def fake_hub_env(monkeypatch, tmp_path):
     """The fake Hub from tests/fake_hub.py, with huggingface_hub pointed at it (as in test_hub.py)."""
     fake_hub = pytest.importorskip("fake_hub")
-    from huggingface_hub import constants, hf_api
-
     hub = fake_hub.FakeHub().start()
     ep, home = hub.url, tmp_path / "hf_home"
-    for name, value in {"ENDPOINT": ep, "HUGGINGFACE_CO_URL_TEMPLATE": ep + "/{repo_id}/resolve/{revision}/{filename}",
-                        "HF_HUB_OFFLINE": False, "HF_HOME": str(home), "HF_HUB_CACHE": str(home / "hub"),
-                        "HF_TOKEN_PATH": str(home / "token"), "HF_STORED_TOKENS_PATH": str(home / "stored_tokens"),
-                        "AGENT_HARNESSES_PATH": str(home / ".agent_harnesses.json")}.items():
-        monkeypatch.setattr(constants, name, value)
-    monkeypatch.setattr(hf_api.api, "endpoint", ep)
+    fake_hub.point_client_at(monkeypatch, ep, home)
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.delenv("HF_TOKEN", raising=False)
     yield hub

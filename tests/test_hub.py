@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from fake_hub import FakeHub
+from fake_hub import FakeHub, point_client_at
 from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,15 +40,8 @@ def fake_hub():
 @pytest.fixture
 def hub(fake_hub, tmp_path, monkeypatch):
     """Point huggingface_hub at the fake server, online, with HF_HOME in tmp and alice's token in HF_TOKEN."""
-    from huggingface_hub import constants, hf_api
-
     ep, home = fake_hub.url, tmp_path / "hf_home"
-    for name, value in {"ENDPOINT": ep, "HUGGINGFACE_CO_URL_TEMPLATE": ep + "/{repo_id}/resolve/{revision}/{filename}",
-                        "HF_HUB_OFFLINE": False, "HF_HOME": str(home), "HF_HUB_CACHE": str(home / "hub"),
-                        "HF_TOKEN_PATH": str(home / "token"), "HF_STORED_TOKENS_PATH": str(home / "stored_tokens"),
-                        "AGENT_HARNESSES_PATH": str(home / ".agent_harnesses.json")}.items():
-        monkeypatch.setattr(constants, name, value)
-    monkeypatch.setattr(hf_api.api, "endpoint", ep)  # the module-level HfApi captured ENDPOINT at import
+    point_client_at(monkeypatch, ep, home)
     env = {"HF_ENDPOINT": ep, "HF_HOME": str(home), "HF_HUB_OFFLINE": "0", "HF_TOKEN": ALICE_TOKEN,
            "HF_HUB_DISABLE_TELEMETRY": "1", "OMP_NUM_THREADS": "1"}
     for k, v in env.items():

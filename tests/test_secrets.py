@@ -31,17 +31,10 @@ class _Req:
 @pytest.fixture
 def hub(monkeypatch, tmp_path):
     """The fake Hub with TOKEN as alice's token; huggingface_hub pointed at it (as in test_hub.py)."""
-    from huggingface_hub import constants, hf_api
-
     monkeypatch.setitem(fake_hub.USERS, TOKEN, "alice")
     hub = fake_hub.FakeHub().start()
     ep, home = hub.url, tmp_path / "hf_home"
-    for name, value in {"ENDPOINT": ep, "HUGGINGFACE_CO_URL_TEMPLATE": ep + "/{repo_id}/resolve/{revision}/{filename}",
-                        "HF_HUB_OFFLINE": False, "HF_HOME": str(home), "HF_HUB_CACHE": str(home / "hub"),
-                        "HF_TOKEN_PATH": str(home / "token"), "HF_STORED_TOKENS_PATH": str(home / "stored_tokens"),
-                        "AGENT_HARNESSES_PATH": str(home / ".agent_harnesses.json")}.items():
-        monkeypatch.setattr(constants, name, value)
-    monkeypatch.setattr(hf_api.api, "endpoint", ep)
+    fake_hub.point_client_at(monkeypatch, ep, home)
     for k, v in {"HF_ENDPOINT": ep, "HF_HOME": str(home), "HF_HUB_OFFLINE": "0"}.items():
         monkeypatch.setenv(k, v)
     for k in ("HF_TOKEN", "HF_HUB_CACHE", "HF_TOKEN_PATH", "HUGGING_FACE_HUB_TOKEN"):
