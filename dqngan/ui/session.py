@@ -196,7 +196,8 @@ class Registry:
         run.owner = sid
         run.refresh()
         with self._lock:
-            s = self.session(sid)
+            if self._sessions.get(sid) is not s:  # the tab closed (drop) while the model was being built: don't
+                raise Busy("this session has ended (its tab was closed); reload the page")  # bring it back
             old, s.run = s.run, run
         if old is not None:
             threading.Thread(target=old.trainer.stop, kwargs={"timeout": 30}, daemon=True).start()
@@ -226,6 +227,10 @@ class Registry:
 
     def train(self, run: Run, steps: int | None = None) -> None:
         with self._lock:  # the check and the start are one step, so two clicks can't both take the last slot
+            if not self._owned(run):  # evicted, replaced or dropped since the click made it: starting it would
+                # train outside the cap, and nothing would ever stop it
+                raise Busy("busy: your new run was released before it could start (another visitor needed the "
+                           "room, or the session ended); press Train again")
             self.check_slot(run)
             if steps is None:
                 run.trainer.start()
