@@ -6,6 +6,7 @@ import json
 import math
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -430,3 +431,10 @@ def test_hub_buttons_push_pull_login(app, client, fake_hub_env):
     assert "alice/dqngan-app" in poll(client)[0]
     for m in (msg, poll(client)[0]):
         assert "hf_good" not in m  # the token never shows up in what the app sends back
+    # A pull with a typed token may open a private repo: nothing of it stays in the shared Hub cache, where another
+    # visitor's offline pull would find it; the run itself is loaded and keeps working.
+    from huggingface_hub import constants
+
+    assert not list(Path(constants.HF_HUB_CACHE).glob("models--alice--dqngan-app*"))
+    client.predict(1, api_name="/step")
+    wait_for(lambda: own_run(demo, client).trainer.status == "paused", what="a step of the pulled run")

@@ -1,8 +1,11 @@
 """The Models tab: save / load local checkpoints, and push to / pull from the Hugging Face Hub.
 
-Tokens: typed into a password field and passed straight to dqngan.hub for that one call; never kept in session
-state, logged or echoed. Without a typed token the Hub's own lookup (HF_TOKEN) is used, except on a public Space,
-where that would let any visitor act with the Space owner's token (set DQNGAN_HUB_ENV_TOKEN=1 to allow it anyway).
+Tokens: typed into a password field and passed straight to dqngan.hub for that one call; never logged, echoed,
+written to disk or kept in our own session objects (Gradio itself holds the field's value in that tab's session
+until it ends, as it does for every input). A pull with a typed token uses a private, temporary download cache, so a
+private repo never lands in the shared Hub cache, where another visitor's offline pull could find it.
+Without a typed token the Hub's own lookup (HF_TOKEN) is used, except on a public Space, where that would let any
+visitor act with the Space owner's token (set DQNGAN_HUB_ENV_TOKEN=1 to allow it anyway).
 """
 
 import os
@@ -58,7 +61,7 @@ def build(ctx: AppContext, status: Any) -> dict:
             with gr.Row():
                 revision = gr.Textbox(label="branch / revision (optional)", elem_id="hub-revision")
                 private = gr.Checkbox(False, label="private (when creating)", elem_id="hub-private")
-            token = gr.Textbox(label="token (kept only for this click; never stored)", type="password",
+            token = gr.Textbox(label="token (used for this click only; never logged or saved)", type="password",
                                elem_id="hub-token")
             with gr.Row():
                 login = gr.Button("🔑 Check token", elem_id="hub-login")
@@ -143,11 +146,16 @@ def build(ctx: AppContext, status: Any) -> dict:
         hub = _hub()
         repo_id = (repo_id or "").strip()
         t = _token(tok)
+        # A typed token may open a private repo: keep its files out of the shared cache (see the module doc).
+        own_cache = Path(tempfile.mkdtemp(prefix="dqngan-pull-")) if (tok or "").strip() else None
         try:
-            folder = hub.pull_checkpoint(repo_id, revision=(rev or "").strip() or None, token=t)
+            folder = hub.pull_checkpoint(repo_id, revision=(rev or "").strip() or None, token=t, cache_dir=own_cache)
+            return adopt(request, Path(folder), f"{repo_id} from the Hub"), gr.skip()
         except hub.HubError as e:
             raise UserError(str(e)) from None
-        return adopt(request, Path(folder), f"{repo_id} from the Hub"), gr.skip()
+        finally:
+            if own_cache is not None:  # the run is in memory now
+                shutil.rmtree(own_cache, ignore_errors=True)
 
     pull.click(do_pull, [repo, revision, token], [msg, status], api_name="hub_pull")
     return {"listing": listing, "refresh": do_refresh}
