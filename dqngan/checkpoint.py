@@ -193,13 +193,16 @@ def _restore_state(trainer: Any, tensors: dict[str, torch.Tensor], meta: dict[st
     if "replay.meta" in tensors:  # slim checkpoints carry no replay memory
         trainer.replay.load_state_dict({k: v for k, v in tensors.items() if k.startswith("replay.")})
     env = trainer.env
-    for k in ("directions",) if new_agent else ("z", "t", "goal", "phi", "ret", "final_z", "directions"):
+    # A new agent, or a different number of parallel episodes (n_envs overridden): keep only the directions and
+    # start fresh episodes.
+    fresh = new_agent or tensors["env.z"].shape[0] != env.n
+    for k in ("directions",) if fresh else ("z", "t", "goal", "phi", "ret", "final_z", "directions"):
         cur = getattr(env, k)
         new = tensors[f"env.{k}"].to(dev)
         if new.shape != cur.shape:
             raise ValueError(f"env.{k} has shape {list(new.shape)}, expected {list(cur.shape)}")
         setattr(env, k, new)
-    env.final_count = 0 if new_agent else int(meta["env_final_count"])
+    env.final_count = 0 if fresh else int(meta["env_final_count"])
     trainer._set_directions(env.directions)
     trainer.fixed_z = tensors["fixed_z"].to(dev)
     trainer.gen.set_state(tensors["rng.gen"])
@@ -208,7 +211,7 @@ def _restore_state(trainer: Any, tensors: dict[str, torch.Tensor], meta: dict[st
     trainer.elapsed = float(meta.get("elapsed", 0.0))
     from .history import History
     trainer.history = History.from_dict(meta.get("history", {}), trainer.cfg.history_len)
-    if new_agent:
+    if fresh:
         trainer.env.reset()  # fresh episodes, scored with the restored D_bar
     # Restore the user's current learning rates (param_groups carried the saved ones).
     trainer.set()

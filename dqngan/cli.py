@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="copy a checkpoint without its replay memory (small enough for git / the Hub)")
     e.add_argument("--checkpoint", required=True, metavar="DIR")
     e.add_argument("--out", required=True, metavar="DIR")
+    e.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="change training knobs for whoever continues the run (e.g. n_envs=64 q_batch=64 on a CPU); "
+                        "keys that change tensor shapes are refused")
 
     b = sub.add_parser("bench", help="GAN-only vs joint steps/s and env transitions/s, side by side")
     b.add_argument("--seconds", type=_positive_float, default=8.0, help="seconds per measurement round")
@@ -235,7 +238,9 @@ def cmd_export(a: argparse.Namespace) -> int:
 
     if resolve(a.checkpoint) == Path(a.out).resolve() or Path(a.checkpoint).resolve() == Path(a.out).resolve():
         raise CLIError("--out must differ from --checkpoint")
-    trainer = load_checkpoint(a.checkpoint, device="cpu")
+    from .config import parse_overrides
+
+    trainer = load_checkpoint(a.checkpoint, device="cpu", overrides=parse_overrides(a.set))
     out = save_checkpoint(trainer, a.out, include_replay=False)
     size = sum(f.stat().st_size for f in out.iterdir()) / 1e6
     print(f"exported step {trainer.step_count} to {out} ({size:.1f} MB, no replay memory)")

@@ -109,3 +109,13 @@ def test_export_makes_a_slim_loadable_copy(trained, tmp_path):
     dqngan("sample", "--checkpoint", tmp_path / "slim", "--n", 4, "--out", tmp_path / "s.npy", "--refine")
     p = dqngan("export", "--checkpoint", out, "--out", out, check=False)
     assert p.returncode != 0 and "must differ" in p.stderr
+    # Training knobs can be changed for whoever continues the run, even the number of parallel episodes; the
+    # networks are copied unchanged, and keys that would change a tensor shape are refused in one line.
+    dqngan("export", "--checkpoint", out, "--out", tmp_path / "cpu", "--set", "n_envs=3", "q_batch=5")
+    cfg = json.loads((tmp_path / "cpu" / "config.json").read_text())
+    assert (cfg["n_envs"], cfg["q_batch"]) == (3, 5)
+    w = [(d / "weights.safetensors").read_bytes() for d in (tmp_path / "slim", tmp_path / "cpu")]
+    assert w[0] == w[1]
+    dqngan("train", "--resume", tmp_path / "cpu", "--out", tmp_path / "cont", "--steps", 3, "--no-progress")
+    p = dqngan("export", "--checkpoint", out, "--out", tmp_path / "bad", "--set", "q_hidden=7", check=False)
+    assert p.returncode != 0 and len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
