@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .argtypes import digit, finite_float, int_at_least
 from .checkpoint import CheckpointError
 from .config import ConfigError
 from .data import DataError
@@ -29,30 +30,7 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
-    return v
-
-
-def _digit(text: str) -> int:
-    if text not in [str(i) for i in range(10)]:
-        raise argparse.ArgumentTypeError(f"a goal is a digit 0-9, got {text!r}")
-    return int(text)
+POSITIVE = finite_float(positive=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,12 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "--save-every seconds and at the end (Ctrl-C saves too).")
     t.add_argument("--out", required=True, metavar="DIR", help="checkpoint directory to write")
     g = t.add_mutually_exclusive_group()
-    g.add_argument("--steps", type=_positive_int, help="train this many more steps")
-    g.add_argument("--seconds", type=_positive_float, help="train for this many seconds")
+    g.add_argument("--steps", type=int_at_least(1), help="train this many more steps")
+    g.add_argument("--seconds", type=POSITIVE, help="train for this many seconds")
     t.add_argument("--resume", metavar="DIR", help="continue from this checkpoint (same step counter and RNG)")
     t.add_argument("--new-agent", action="store_true",
                    help="with --resume: keep the GAN, start a fresh agent (lets q_state/q_hidden change)")
-    t.add_argument("--save-every", type=_positive_float, default=60.0, metavar="SECONDS",
+    t.add_argument("--save-every", type=POSITIVE, default=60.0, metavar="SECONDS",
                    help="checkpoint interval in seconds (default 60)")
     t.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     t.add_argument("--seed", type=int, help="random seed (default 0)")
@@ -82,10 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sample", help="draw samples from a checkpoint as .npy (N x 28 x 28 uint8) or .png grid")
     s.add_argument("--checkpoint", required=True, metavar="DIR")
-    s.add_argument("--n", type=_positive_int, default=64)
+    s.add_argument("--n", type=int_at_least(1), default=64)
     s.add_argument("--out", required=True, metavar="FILE", help="output .npy or .png")
     s.add_argument("--refine", action="store_true", help="let the trained agent refine each z greedily")
-    s.add_argument("--goal", type=_digit, help="steer towards this digit (implies --refine)")
+    s.add_argument("--goal", type=digit, help="steer towards this digit (implies --refine)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
 
@@ -97,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "keys that change tensor shapes are refused")
 
     b = sub.add_parser("bench", help="GAN-only vs joint steps/s and env transitions/s, side by side")
-    b.add_argument("--seconds", type=_positive_float, default=8.0, help="seconds per measurement round")
-    b.add_argument("--rounds", type=_positive_int, default=3, help="alternating rounds per variant")
+    b.add_argument("--seconds", type=POSITIVE, default=8.0, help="seconds per measurement round")
+    b.add_argument("--rounds", type=int_at_least(1), default=3, help="alternating rounds per variant")
     b.add_argument("--preset", default="cpu")
     b.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     b.add_argument("--json", action="store_true")

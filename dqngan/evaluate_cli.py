@@ -9,33 +9,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .argtypes import finite_float, int_at_least
 from .evaluate import EvaluateError, Settings
 
 USER_ERRORS = (EvaluateError,)
 DEFAULTS = Settings()
 
 
-def _int_at_least(lo: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if v < lo:
-            raise argparse.ArgumentTypeError(f"must be >= {lo}, got {v}")
-        return v
-
-    return parse
-
-
-def _nonneg_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= v < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return v
+NON_NEGATIVE = finite_float(positive=False)
 
 
 def register(sub: argparse._SubParsersAction) -> dict[str, Callable[[argparse.Namespace], int]]:
@@ -46,17 +27,17 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Callable[[argparse.Na
                     "displacement, G+D evaluations and ms per sample, and a fresh discriminator's accuracy; mean +- "
                     "std over seeds, plus a PASS/FAIL verdict against issue 3's targets.")
     p.add_argument("--checkpoint", required=True, metavar="DIR")
-    p.add_argument("--n", type=_int_at_least(2), default=DEFAULTS.n, help="samples per row (default 2000)")
-    p.add_argument("--seeds", type=_int_at_least(1), default=DEFAULTS.seeds, help="seeds (default 3)")
+    p.add_argument("--n", type=int_at_least(2), default=DEFAULTS.n, help="samples per row (default 2000)")
+    p.add_argument("--seeds", type=int_at_least(1), default=DEFAULTS.seeds, help="seeds (default 3)")
     p.add_argument("--out", metavar="REPORT.md", help="write the markdown report here and the plot beside it (.png)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object on the last line")
-    p.add_argument("--best-of", type=_int_at_least(1), default=DEFAULTS.best_of, metavar="M",
+    p.add_argument("--best-of", type=int_at_least(1), default=DEFAULTS.best_of, metavar="M",
                    help="candidates for best-of-M (default 2K+1)")
-    p.add_argument("--grad-steps", type=_int_at_least(1), default=DEFAULTS.grad_steps, metavar="S")
-    p.add_argument("--grad-eps", type=_nonneg_float, default=DEFAULTS.grad_eps, metavar="EPS")
-    p.add_argument("--grad-noise", type=_nonneg_float, default=DEFAULTS.grad_noise, metavar="SIGMA",
+    p.add_argument("--grad-steps", type=int_at_least(1), default=DEFAULTS.grad_steps, metavar="S")
+    p.add_argument("--grad-eps", type=NON_NEGATIVE, default=DEFAULTS.grad_eps, metavar="EPS")
+    p.add_argument("--grad-noise", type=NON_NEGATIVE, default=DEFAULTS.grad_noise, metavar="SIGMA",
                    help="Langevin noise scale (0 = plain ascent, 1 = DDLS)")
-    p.add_argument("--dprime-steps", type=_int_at_least(1), default=DEFAULTS.dprime_steps, metavar="S",
+    p.add_argument("--dprime-steps", type=int_at_least(1), default=DEFAULTS.dprime_steps, metavar="S",
                    help="training steps of the fresh discriminator D' (exploit check)")
     p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--no-progress", action="store_true")
