@@ -16,6 +16,7 @@ os.environ.setdefault("GRADIO_HEARTBEAT_INTERVAL", "0.5")  # unload fires within
 gr = pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
+from helpers import launched_app, wait_for  # noqa: E402
 
 from dqngan.ui import charts, images, knobs  # noqa: E402
 from dqngan.ui.session import Busy, Registry, Run  # noqa: E402
@@ -24,16 +25,6 @@ N_SLIDERS = 16
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
-def wait_for(pred, timeout=30.0, every=0.2, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        got = pred()
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def poll(client):
     return client.predict(api_name="/poll")
 
@@ -62,24 +53,8 @@ def ckpt(tmp_path_factory):
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     """The app on a free port: a fresh tiny model (no shipped checkpoint), one training slot."""
-    from dqngan.ui import build_demo, launch_kwargs
-
-    tmp = tmp_path_factory.mktemp("app")
-    old_tmp = os.environ.get("GRADIO_TEMP_DIR")
-    os.environ["GRADIO_TEMP_DIR"] = str(tmp / "gradio")
-    demo = build_demo(checkpoint=None, preset="tiny", device="cpu", max_running=1, save_root=tmp / "saved")
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_kwargs())
-    yield demo, url
-    demo.ctx.registry.close()
-    demo.close()
-    _restore("GRADIO_TEMP_DIR", old_tmp)
-
-
-def _restore(name, value):
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = value
+    with launched_app(tmp_path_factory.mktemp("app")) as (demo, url):
+        yield demo, url
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ if CHROMIUM is None:
     pytest.skip("chromium is not installed (run .ci/install-browser.sh)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
 pytest.importorskip("gradio")
+from helpers import launched_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -34,20 +35,8 @@ IMG_SRC = "(id) => { const i = document.querySelector(`#${id} img`); return i ? 
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    from dqngan.ui import build_demo, launch_kwargs
-
-    tmp = tmp_path_factory.mktemp("browser-app")
-    old_tmp = os.environ.get("GRADIO_TEMP_DIR")
-    os.environ["GRADIO_TEMP_DIR"] = str(tmp / "gradio")
-    demo = build_demo(checkpoint=None, preset="tiny", device="cpu", max_running=1, save_root=tmp / "saved")
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_kwargs())
-    yield url
-    demo.ctx.registry.close()
-    demo.close()
-    if old_tmp is None:
-        os.environ.pop("GRADIO_TEMP_DIR", None)
-    else:
-        os.environ["GRADIO_TEMP_DIR"] = old_tmp
+    with launched_app(tmp_path_factory.mktemp("browser-app")) as (_, url):
+        yield url
 
 
 @pytest.fixture(scope="module")

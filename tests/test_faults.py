@@ -4,11 +4,11 @@ thread, seen through the app's handlers. The full kill benchmark (20 kills) is b
 import importlib.util
 import math
 import random
-import time
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,16 +18,6 @@ def _bench():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
-
-
-def wait_for(pred, timeout=30.0, every=0.05, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        got = pred()
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_three_kills_during_saves_then_resume(tmp_path):

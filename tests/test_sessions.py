@@ -32,6 +32,7 @@ os.environ.setdefault("GRADIO_HEARTBEAT_INTERVAL", "0.5")
 gr = pytest.importorskip("gradio")
 import torch  # noqa: E402
 from gradio_client import Client  # noqa: E402
+from helpers import launched_app, wait_for  # noqa: E402
 
 from dqngan.ui import knobs  # noqa: E402
 from dqngan.ui.session import Busy, Registry, Run, Session  # noqa: E402
@@ -44,16 +45,6 @@ STOP_LIMIT = 30.0  # seconds from closing a tab to its trainer thread having end
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
-def wait_for(pred, timeout=30.0, every=0.05, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        got = pred()
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def trainer_threads():
     """Every live training thread in the process, whether or not the registry still knows its run."""
     return [t for t in threading.enumerate() if t.name == "dqngan-trainer" and t.is_alive()]
@@ -150,20 +141,8 @@ def find_strings(root, needles, limit=500_000):
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     """The app on a free port: a fresh tiny model (no shipped checkpoint), default model slots (4), one trainer."""
-    from dqngan.ui import build_demo, launch_kwargs
-
-    tmp = tmp_path_factory.mktemp("sessions-app")
-    old_tmp = os.environ.get("GRADIO_TEMP_DIR")
-    os.environ["GRADIO_TEMP_DIR"] = str(tmp / "gradio")
-    demo = build_demo(checkpoint=None, preset="tiny", device="cpu", max_running=1, save_root=tmp / "saved")
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_kwargs())
-    yield demo, url
-    demo.ctx.registry.close()
-    demo.close()
-    if old_tmp is None:
-        os.environ.pop("GRADIO_TEMP_DIR", None)
-    else:
-        os.environ["GRADIO_TEMP_DIR"] = old_tmp
+    with launched_app(tmp_path_factory.mktemp("sessions-app")) as (demo, url):
+        yield demo, url
 
 
 @pytest.fixture
