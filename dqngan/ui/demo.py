@@ -40,9 +40,29 @@ def configure_threads() -> None:
         torch.set_num_threads(1)
 
 
+def forget_gradio_session(demo: gr.Blocks, sid: str) -> None:
+    """Drop a closed tab's Gradio SessionState (a per-session copy of the app's config plus its gr.State values,
+    0.5-1.5 MB). Gradio 6.31 only clears the gr.State values of a closed session after an hour and keeps the rest
+    until state_session_capacity sessions, so memory grew with every visitor (bench/load_test.py). The app has
+    already stopped the session's run, so a tab that reconnects gets fresh state either way."""
+    holder = getattr(demo, "state_holder", None)
+    try:
+        with holder.lock:
+            holder.session_data.pop(sid, None)
+            holder.time_last_used.pop(sid, None)
+    except AttributeError:  # another Gradio version: the capacity in launch_kwargs still bounds it
+        log.debug("no Gradio state holder to clean up")
+
+
 def launch_kwargs() -> dict[str, Any]:
-    """The launch() settings the app needs (CSS/JS moved from Blocks to launch in Gradio 6)."""
-    return {"css": CSS, "js": JS % repr(knobs.LOCK_TIP), "footer_links": ["api", "gradio", "settings"]}
+    """The launch() settings the app needs (CSS/JS moved from Blocks to launch in Gradio 6).
+
+    state_session_capacity: Gradio keeps each session's state (0.5-1.5 MB) until 10000 sessions; closed tabs are
+    dropped on unload (forget_gradio_session), and this bounds the rest (tabs whose unload never came): the least
+    recently used sessions beyond DQNGAN_STATE_SESSIONS (default 100) are dropped. A visible tab touches its session
+    every second (a tab hidden while 100 newer sessions arrived comes back with fresh gr.State)."""
+    return {"css": CSS, "js": JS % repr(knobs.LOCK_TIP), "footer_links": ["api", "gradio", "settings"],
+            "state_session_capacity": max(10, int(os.environ.get("DQNGAN_STATE_SESSIONS", 100)))}
 
 
 def build_demo(checkpoint: str | Path | None = "auto", preset: str | None = None, device: str = "auto",
@@ -106,8 +126,11 @@ def build_demo(checkpoint: str | Path | None = "auto", preset: str | None = None
         models_item.select(models["refresh"], None, [models["listing"]], api_visibility="undocumented")
 
         def on_unload(request: gr.Request) -> None:
-            """The tab closed (heartbeat lost): stop this session's training now, not when its state expires."""
-            ctx.registry.drop(request.session_hash or "anon", reason="closed")
+            """The tab closed (heartbeat lost): stop this session's training now, not when its state expires, and
+            free Gradio's copy of the session."""
+            sid = request.session_hash or "anon"
+            ctx.registry.drop(sid, reason="closed")
+            forget_gradio_session(demo, sid)
 
         demo.unload(on_unload)
     demo.ctx = ctx  # for tests and the benchmark
