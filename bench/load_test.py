@@ -83,7 +83,9 @@ class Browser:
         from gradio_client import Client
 
         t = time.perf_counter()
-        self.client = Client(url, verbose=False, download_files=False)  # a page load: config + heartbeat stream
+        # A page load: config + the heartbeat stream. No read timeout (gradio_client's default 20 s against the
+        # server's 15 s heartbeat drops a tab whose server is busy for a moment; a browser's EventSource waits).
+        self.client = Client(url, verbose=False, download_files=False, httpx_kwargs={"timeout": 300})
         self.open_ms = (time.perf_counter() - t) * 1e3
         self.transport = transport
         self.ids = _endpoint_ids(self.client)
@@ -468,6 +470,11 @@ def controller(a: argparse.Namespace) -> dict:
 
     def record(name: str, kind: str, m0: dict, m1: dict, **extra: Any) -> dict:
         dt = m1["t"] - m0["t"]
+        if run.trainer.status != "running":
+            snap = run.snap or {}
+            raise RuntimeError(f"the training run stopped during {name}: status {run.trainer.status}, error "
+                               f"{snap.get('error')}, message {snap.get('message')}, owner session still registered: "
+                               f"{sid in srv.reg._sessions}")
         ph = {"name": name, "kind": kind, "t0": round(m0["t"], 1), "t1": round(m1["t"], 1), "seconds": round(dt, 1),
               "steps": m1["step"] - m0["step"], "steps_per_s": round((m1["step"] - m0["step"]) / dt, 3),
               "server_cores": round((m1["cpu"] - m0["cpu"]) / dt, 2),
