@@ -25,6 +25,18 @@ def mnist():
     return load_dataset("mnist5k")
 
 
+@pytest.fixture(scope="session")
+def ckpt(tmp_path_factory):
+    """A real tiny checkpoint directory (12 steps), shared by the app and Hub tests; tests only read it."""
+    from dqngan.checkpoint import save_checkpoint
+    from dqngan.config import make_config
+    from dqngan.trainer import Trainer
+
+    t = Trainer(make_config("tiny"), "cpu")
+    t.run(steps=12)
+    return save_checkpoint(t, tmp_path_factory.mktemp("ck") / "tiny-run")
+
+
 @pytest.fixture
 def tiny_cfg():
     from dqngan.config import make_config

@@ -39,18 +39,6 @@ def is_skip(out):
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    """A tiny trained checkpoint (the app can open on it, and load it from the Models tab)."""
-    from dqngan.checkpoint import save_checkpoint
-    from dqngan.config import make_config
-    from dqngan.trainer import Trainer
-
-    t = Trainer(make_config("tiny"), "cpu")
-    t.run(steps=12)
-    return save_checkpoint(t, tmp_path_factory.mktemp("ck") / "tiny-run")
-
-
-@pytest.fixture(scope="module")
 def app(tmp_path_factory):
     """The app on a free port: a fresh tiny model (no shipped checkpoint), one training slot."""
     with launched_app(tmp_path_factory.mktemp("app")) as (demo, url):

@@ -53,18 +53,6 @@ def hub(fake_hub, tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def ckpt(tmp_path_factory):
-    """A real (tiny, 5-step) checkpoint directory."""
-    from dqngan.checkpoint import save_checkpoint
-    from dqngan.config import make_config
-    from dqngan.trainer import Trainer
-
-    t = Trainer(make_config("tiny"), "cpu")
-    t.run(steps=5)
-    return save_checkpoint(t, tmp_path_factory.mktemp("ckpt") / "run")
-
-
-@pytest.fixture(scope="session")
 def ckpt_files(ckpt):
     return {p.name: p.read_bytes() for p in ckpt.iterdir()}
 
