@@ -469,6 +469,7 @@ def test_closing_the_tab_stops_its_trainer(app, browser, monkeypatch, set_cap):
     wait_for(lambda: run.trainer.step_count >= 3, what="the tab's run to train")
     thread = run.trainer._thread
     assert thread.is_alive() and trainer_threads() == [thread]
+    assert sid in demo.server_app.state_holder.session_data
     t0 = time.monotonic()
     page.close()
     wait_for(lambda: sid not in reg._sessions, timeout=STOP_LIMIT, every=0.02, what="unload")
@@ -476,6 +477,7 @@ def test_closing_the_tab_stops_its_trainer(app, browser, monkeypatch, set_cap):
     wait_for(lambda: not thread.is_alive(), timeout=STOP_LIMIT - t_unload, every=0.02, what="the trainer to stop")
     t_stop = time.monotonic() - t0
     assert run.trainer.status == "stopped" and not trainer_threads()
+    wait_for(lambda: sid not in demo.server_app.state_holder.session_data, timeout=5, what="the tab's Gradio state")
     steps = run.trainer.step_count
     time.sleep(0.5)
     assert run.trainer.step_count == steps
