@@ -103,6 +103,15 @@ class Browser:
         r.raise_for_status()
         return r.json()["data"]
 
+    def page_load(self) -> list[float]:
+        """The events a page load fires, queued as the page does: the ms each took."""
+        took = []
+        for fn_index, args in _page_load_events(self.client):
+            t = time.perf_counter()
+            self.queued(None, *args, fn_index=fn_index)
+            took.append((time.perf_counter() - t) * 1e3)
+        return took
+
     def queued(self, name: str | None = None, *data: Any, fn_index: int | None = None) -> Any:
         """A queued event (buttons, page-load events): /queue/join + the SSE stream, as the page does."""
         return self.client.submit(*data, api_name=None if name is None else "/" + name, fn_index=fn_index).result()
@@ -149,10 +158,8 @@ def viewer_role(a: argparse.Namespace) -> None:
         try:
             b = tabs[i] = Browser(a.url, a.transport)
             rec(i, "open", b.open_ms)
-            for fn_index, args in _page_load_events(b.client):
-                t = time.perf_counter()
-                b.queued(None, *args, fn_index=fn_index)
-                rec(i, "page_load_event", (time.perf_counter() - t) * 1e3)
+            for ms in b.page_load():
+                rec(i, "page_load_event", ms)
             if a.watch:
                 t = time.perf_counter()
                 b.queued("watch")
@@ -230,8 +237,7 @@ def churn_role(a: argparse.Namespace) -> None:
     os.nice(10)
     for i in range(a.churn):
         b = Browser(a.url, "browser")
-        for fn_index, args in _page_load_events(b.client):
-            b.queued(None, *args, fn_index=fn_index)
+        b.page_load()
         for _ in range(3):
             _, ck, gk, lk = b.call("poll")
             b.call("charts", 0.6)
@@ -273,8 +279,7 @@ def owner_role(a: argparse.Namespace) -> None:
     """The tab that trains: choose the preset, press Train, keep the tab (and so the run) open until stdin closes."""
     os.nice(10)
     b = Browser(a.url, "browser")
-    for fn_index, args in _page_load_events(b.client):
-        b.queued(None, *args, fn_index=fn_index)
+    b.page_load()
     knobs = b.queued("load_preset", a.preset)  # the preset dropdown: fills the knobs (and the session's config state)
     status = b.queued("train", *knobs)  # the Train button with those knobs
     _emit({"event": "training", "session_hash": b.sh, "status": status})

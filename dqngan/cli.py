@@ -13,7 +13,7 @@ from typing import Any
 
 from .argtypes import digit, finite_float, int_at_least
 from .checkpoint import CheckpointError
-from .config import ConfigError
+from .config import ConfigError, parse_overrides
 from .data import DataError
 from .device import DeviceError
 
@@ -104,7 +104,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .checkpoint import load_checkpoint, save_checkpoint
-    from .config import PRESETS, make_config, parse_overrides
+    from .config import PRESETS, make_config
     from .data import load_dataset
     from .device import pick_device
     from .trainer import Trainer
@@ -216,8 +216,6 @@ def cmd_export(a: argparse.Namespace) -> int:
 
     if resolve(a.checkpoint) == Path(a.out).resolve() or Path(a.checkpoint).resolve() == Path(a.out).resolve():
         raise CLIError("--out must differ from --checkpoint")
-    from .config import parse_overrides
-
     trainer = load_checkpoint(a.checkpoint, device="cpu", overrides=parse_overrides(a.set))
     out = save_checkpoint(trainer, a.out, include_replay=False)
     size = sum(f.stat().st_size for f in out.iterdir()) / 1e6
