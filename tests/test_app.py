@@ -82,10 +82,48 @@ def test_line_figure_is_small_json_without_nan():
     assert charts.line_figure({}, [("d_loss", "D")])["layout"]["annotations"]  # "waiting..." note when empty
 
 
-def test_q_bar_highlights_the_chosen_action():
+def test_q_bar_highlights_the_chosen_action_even_at_zero():
     fig = charts.q_bar_figure(["stop", "+d1", "-d1"], [0.1, 0.5, -0.2])
     colors = fig["data"][0]["marker"]["color"]
-    assert colors[1] != colors[2] and fig["data"][0]["text"][1] == "chosen"
+    assert colors[1] != colors[2] and fig["data"][0]["marker"]["line"]["width"][1] > 0
+    # a greedy 'stop' with Q = 0 has a zero-height bar: the arrow still points at it
+    fig = charts.q_bar_figure(["stop", "+d1", "-d1"], [0.0, -0.5, -0.2])
+    (arrow,) = fig["layout"]["annotations"]
+    assert arrow["x"] == "stop" and arrow["showarrow"] and "stop" in arrow["text"]
+
+
+def test_compared_lines_differ_by_more_than_hue():
+    hist = {k: {"step": [1, 2, 3], "value": [0.1, 0.2, 0.3]} for k in ("d_real", "d_fake", "d_refined")}
+    fig = charts.line_figure(hist, [("d_real", "a"), ("d_fake", "b"), ("d_refined", "c")])
+    styles = {(t["line"]["color"], t["line"]["dash"]) for t in fig["data"]}
+    assert len({d for _, d in styles}) == 3 and {c for c, _ in styles} <= set(charts.OKABE_ITO.values())
+
+
+def test_window_keeps_only_recent_steps():
+    steps = list(range(0, 30_000, 10))
+    x, y = charts.window(steps, steps, 500)
+    assert x[0] >= steps[-1] - 500 and x[-1] == steps[-1] and x == y
+    assert charts.window(steps, steps, None)[0] == steps
+    hist = {"d_loss": {"step": steps, "value": [1.0] * len(steps)}}
+    fig = charts.line_figure(hist, [("d_loss", "D")], last=500)
+    assert min(fig["data"][0]["x"]) >= 29_490
+
+
+def test_heatmap_labels_every_row():
+    labels = ["stop"] + [f"{s}d{i}" for i in range(1, 9) for s in "+-"]
+    fig = charts.q_heatmap_figure({"step": [1, 2], "value": [[0.0] * 17, [0.1] * 17]}, labels)
+    assert fig["layout"]["yaxis"]["tickvals"] == labels
+
+
+def test_knobs_show_train_g_and_reset_edits():
+    cfg = knobs.preset_config("agent")  # G frozen
+    vals = dict(zip(knobs.KEYS, knobs.values_of(cfg)))
+    assert vals["train_g"] is False and "fid_every" in vals and "q_state" in vals
+    assert any("learning rate G" in r for r in knobs.inactive(cfg))
+    vals["train_g"] = True
+    assert knobs.build_config(cfg.to_dict(), vals).g_every == 1
+    origin = dict(zip(knobs.KEYS, knobs.values_of(cfg)))
+    assert knobs.edits({**origin, "lr_d": 0.005}, origin) == {"lr_d": 0.005}
 
 
 def test_build_config_coerces_and_validates():
@@ -156,25 +194,27 @@ def test_registry_caps_training_evicts_idle_and_drops(mnist, tiny_cfg):
 # ---------------------------------------------------------------------------------------------------- the app
 def test_train_poll_pause_step(app, client):
     demo, _ = app
-    status, charts_key, grid_key, lock_key = poll(client)
-    assert "shared model" in status and "idle" in status and lock_key == "free"
+    status, charts_key, grid_key, lock_key, readouts = poll(client)
+    assert "shared model" in status and "idle" in status and lock_key.startswith("free")
+    assert "D(x) real" in readouts
     status = client.predict(api_name="/train")
     assert "running" in status and "your run" in status
     run = own_run(demo, client)
     wait_for(lambda: run.snap.get("step", 0) >= 12 and run.snap.get("grids"), what="a few training steps")
-    status, ck, gk, lk = poll(client)
-    assert "running" in status and ck != charts_key and gk != grid_key and lk == "locked"
-    # what the browser fetches when the keys moved: the charts, the grid, the knob locks
-    charts_out = client.predict(0.6, api_name="/charts")
-    loss, reward, q, qheat, eps, fid = (plot_data(o) for o in charts_out)
+    status, ck, gk, lk, readouts = poll(client)
+    assert "running" in status and ck != charts_key and gk != grid_key and lk.startswith("locked")
+    # what the browser fetches when the keys moved: the charts (and their text readouts), the grid, the knob locks
+    charts_out = client.predict(0.6, "whole run", api_name="/charts")
+    loss, reward, q, qheat, eps, fid = (plot_data(o) for o in charts_out[:6])
+    assert charts_out[6].startswith("latest: D loss")
     assert {t["name"] for t in loss["data"]} >= {"D loss", "G loss"}
     assert len(loss["data"][-1]["x"]) >= 2 and any(t["name"].startswith("D(x)") for t in reward["data"])
     assert q["data"] and q["data"][0]["type"] == "bar" and qheat["data"][0]["type"] == "heatmap"
     assert eps["data"][0]["name"].startswith("ε")
-    grid, slider = client.predict(True, api_name="/grid")
-    assert grid and slider["maximum"] >= 10
+    grid, slider, caption = client.predict(True, api_name="/grid")
+    assert grid and slider["maximum"] >= 10 and "newest" in caption
     locks = client.predict("locked", api_name="/locks")
-    assert locks[0] == {"interactive": False, "__type__": "update"} and locks[-1]["visible"] is True
+    assert locks[0] == {"interactive": False, "__type__": "update"} and locks[-2]["visible"] is True
     total = sum(len(json.dumps(o)) for o in (*charts_out, grid, slider, status))
     assert total < 150_000, f"payload {total} bytes"
     gif = client.predict(api_name="/gif")  # the whole timeline as an animated GIF
@@ -186,7 +226,7 @@ def test_train_poll_pause_step(app, client):
     time.sleep(0.5)
     assert run.trainer.step_count == step  # really paused
     first, second = poll(client), poll(client)
-    assert first[1:] == second[1:] and second[3] == "free"  # nothing changed: the browser re-renders nothing
+    assert first[1:] == second[1:] and second[3].startswith("free")  # nothing changed: nothing re-renders
 
     status = client.predict(3, api_name="/step")
     assert "stepping 3" in status
@@ -225,9 +265,12 @@ def test_live_knobs_and_bad_inputs_keep_training_alive(app, client):
     assert all(is_skip(o) for o in client.predict('{"width": -1}', api_name="/restore_config"))
     assert own_run(demo, client) is run and run.trainer.step_count == step and run.trainer.cfg.lr_g == 1e-3
     assert run.trainer.status == "paused" and run.trainer.error is None
-    # Reset: a fresh model from the knobs, not started
-    status = client.predict(*knobs.values_of(run.trainer.cfg), api_name="/reset")
+    # Reset: a fresh model from the preset plus the knobs changed since (lr_g here), not started; the knobs show it
+    out = client.predict(*knobs.values_of(run.trainer.cfg), api_name="/reset")
+    status, shown = out[0], dict(zip(knobs.KEYS, out[1:]))
     assert "reset" in status and own_run(demo, client) is not run and "step 0 " in status
+    assert "preset tiny with lr_g=0.001" in status and shown["lr_g"] == 1e-3
+    assert own_run(demo, client).trainer.cfg.lr_g == 1e-3 and own_run(demo, client).trainer.cfg.batch_size == 16
 
 
 def test_cap_busy_watch_and_unload_cleanup(app):
@@ -320,24 +363,65 @@ def test_models_save_list_load(app, client, ckpt, monkeypatch):
     assert "loaded checkpoint" in poll(client)[0]
 
 
-def test_lessons_config_json_and_query(app, client):
+def test_lessons_start_their_own_runs(app, client):
+    """Each lesson puts the session on the run it needs (real shipped checkpoints), and the knobs say so."""
     from dqngan.ui import lessons
 
+    demo, _ = app
+    out = client.predict("1. What a GAN learns", api_name="/lesson")
+    shown = dict(zip(knobs.KEYS, out[1:]))
+    run = own_run(demo, client)
+    assert "fresh, untrained" in out[0] and shown["train_g"] is True and shown["agent_every"] == 0
+    assert run.trainer.step_count == 0 and run.trainer.cfg.g_every == 1 and run.trainer.cfg.grid_every == 25
+    out = client.predict("2. What the Q-values mean", api_name="/lesson")
+    shown = dict(zip(knobs.KEYS, out[1:]))
+    run2 = own_run(demo, client)
+    assert "Q(s, a)" in out[0] and shown["eps_decay"] == 1000 and shown["train_g"] is False
+    t = run2.trainer
+    assert run2 is not run and t.step_count > 30_000 and t.agent_steps == 0 and t.cfg.q_state == "features"
+    assert t.history.to_dict() == {}  # the charts' x-axis starts with the lesson
+    out = client.predict("3. Steering towards a digit", api_name="/lesson")
+    assert own_run(demo, client).trainer.cfg.beta_goal > 0
+    assert "7" in out and "lesson 3 ready" in " ".join(str(o) for o in out)
+    # a lesson's Reset starts that lesson again (not the app's preset)
+    client.predict("1. What a GAN learns", api_name="/lesson")
+    before = own_run(demo, client)
+    status = client.predict(*knobs.values_of(before.trainer.cfg), api_name="/reset")[0]
+    assert "lesson 1 starts again" in status and own_run(demo, client) is not before
+    assert own_run(demo, client).trainer.cfg.agent_every == 0
+    with pytest.raises(lessons.UserError):
+        lessons.lesson_named("9")
+
+
+def test_config_json_restore_query_and_share_link(app, client):
+    from dqngan.ui import lessons
+    from dqngan.ui.train_tab import recipe_for
+
+    client.predict("tiny", api_name="/load_preset")
     vals = knobs.values_of(knobs.preset_config("tiny"))
-    out = client.predict("2. What the Q-values mean", *vals, api_name="/lesson")
-    assert "Q(s, a)" in out[0]
-    assert out[1 + knobs.KEYS.index("eps_decay")] == 1000
-    text = client.predict(*vals, api_name="/config_json")
-    cfg = json.loads(text)
+    cfg = json.loads(client.predict(*vals, api_name="/config_json"))
     assert cfg["batch_size"] == 16  # the preset's hidden keys ride along
     restored = client.predict(json.dumps({"lr_g": 3e-4, "seed": 9}), api_name="/restore_config")
     # the session's full config is hidden state; the knobs come back
     assert restored[knobs.KEYS.index("lr_g")] == 3e-4 and restored[knobs.KEYS.index("seed")] == 9
-    cfg2, lesson = lessons.from_query({"preset": "tiny", "seed": "4", "lesson": "3"},
-                                      knobs.preset_config("cpu"))
-    assert cfg2.seed == 4 and cfg2.batch_size == 16 and cfg2.beta_goal == 1.0 and lesson.startswith("3.")
+    cfg2, lesson = lessons.from_query({"preset": "tiny", "seed": "4", "lesson": "1"}, knobs.preset_config("cpu"))
+    assert cfg2.seed == 4 and cfg2.batch_size == 16 and cfg2.agent_every == 0 and lesson.startswith("1.")
     with pytest.raises(lessons.UserError):
         lessons.from_query({"preset": "nope"}, cfg2)
+    with pytest.raises(lessons.UserError, match="unknown setting"):
+        lessons.from_query({"lr_x": "1"}, cfg2)
+    # the share link names the preset, the seed and only the knobs changed since; opening it rebuilds the same config
+    tiny = knobs.preset_config("tiny")
+    changed = dict(zip(knobs.KEYS, knobs.values_of(tiny)), lr_d=0.005, train_g=False)
+    query = lessons.share_query(recipe_for(tiny, tiny, "tiny"), tuple(changed[k] for k in knobs.KEYS))
+    assert query.startswith("?preset=tiny&seed=0&") and "lr_d=0.005" in query and "train_g=false" in query
+    assert "lr_g" not in query
+    from urllib.parse import parse_qsl
+    again, _ = lessons.from_query(dict(parse_qsl(query[1:])), knobs.preset_config("cpu"))
+    assert again == tiny.replace(lr_d=0.005, g_every=0)
+    client.predict("tiny", api_name="/load_preset")
+    link = client.predict(False, *knobs.values_of(tiny.replace(lr_d=0.005)), api_name="/share_link")
+    assert link.startswith("http") and link.endswith("/?preset=tiny&seed=0&lr_d=0.005")
 
 
 def test_opens_on_a_shipped_checkpoint(ckpt, tmp_path):

@@ -15,7 +15,13 @@ import numpy as np
 
 MAX_POINTS = 200  # per series sent to the browser; the history itself keeps up to history_len points
 HEAT_COLS = 120  # columns of the Q heatmap
-COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+# Okabe-Ito, a palette that stays distinct under the common colour-vision deficiencies, and a dash style per series
+# too, so the lines a class compares (D(G(z)) vs D(G(z_T))) never differ by hue alone.
+OKABE_ITO = {"blue": "#0072B2", "vermillion": "#D55E00", "green": "#009E73", "purple": "#CC79A7",
+             "orange": "#E69F00", "sky": "#56B4E9", "yellow": "#F0E442", "black": "#000000"}
+COLORS = [OKABE_ITO[c] for c in ("blue", "vermillion", "green", "purple", "orange", "sky", "black")]
+DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot", "solid"]
+GREEDY = OKABE_ITO["orange"]
 HEIGHT = 290
 
 
@@ -71,9 +77,20 @@ def _layout(ytitle: str = "", xtitle: str = "step", **extra: Any) -> dict:
     return lay
 
 
+def window(steps: Sequence[float], values: Sequence[Any], last: int | None) -> tuple[list, list]:
+    """The points of the last `last` steps (None: all), so a change shows even on a 30 000-step history."""
+    if not last or not steps:
+        return list(steps), list(values)
+    lo = steps[-1] - last
+    i = next((j for j, s in enumerate(steps) if s >= lo), len(steps))
+    return list(steps[i:]), list(values[i:])
+
+
 def line_figure(history: dict, series: Sequence[tuple], smoothing: float = 0.0, ytitle: str = "",
-                empty_text: str = "waiting for the first steps...") -> dict:
-    """One trace per (history key, legend name); with smoothing, the raw series stays as a faint line underneath."""
+                empty_text: str = "waiting for the first steps...", last: int | None = None,
+                y2title: str = "") -> dict:
+    """One trace per (history key, legend name); with smoothing, the raw series stays as a faint line underneath.
+    `last`: only the most recent `last` steps."""
     data = []
     right = False
     for i, spec in enumerate(series):
@@ -82,19 +99,23 @@ def line_figure(history: dict, series: Sequence[tuple], smoothing: float = 0.0, 
         s = history.get(key)
         if not s or not s["step"]:
             continue
+        x, y = downsample(*window(s["step"], s["value"], last))
+        if not x:
+            continue
         right |= axis == "y2"
-        color = COLORS[i % len(COLORS)]
-        x, y = downsample(s["step"], s["value"])
+        color, dash = COLORS[i % len(COLORS)], DASHES[i % len(DASHES)]
         if smoothing > 0:
             data.append({"type": "scatter", "mode": "lines", "x": x, "y": _rl(y), "name": name, "showlegend": False,
                          "hoverinfo": "skip", "line": {"color": color, "width": 1}, "opacity": 0.25, "yaxis": axis})
             y = ema_smooth(y, smoothing)
         data.append({"type": "scatter", "mode": "lines+markers" if len(x) < 3 else "lines", "x": x, "y": _rl(y),
-                     "name": name, "line": {"color": color, "width": 2}, "yaxis": axis})
+                     "name": name, "line": {"color": color, "width": 2.5, "dash": dash}, "yaxis": axis})
     lay = _layout(ytitle)
     if right:
-        lay["yaxis2"] = {"overlaying": "y", "side": "right", "showgrid": False}
-        lay["margin"]["r"] = 45
+        # one zero line only (the left axis'): two at different heights read as two baselines
+        lay["yaxis2"] = {"overlaying": "y", "side": "right", "showgrid": False, "zeroline": False,
+                         "title": {"text": y2title}}
+        lay["margin"]["r"] = 55
     if not data:
         lay["annotations"] = [_note(empty_text)]
     return {"data": data, "layout": lay}
@@ -113,13 +134,18 @@ def q_bar_figure(labels: Sequence[str], q: Sequence[float] | None, chosen: int |
         return {"data": [], "layout": _layout("Q", "action", annotations=[note])}
     q = list(q)
     best = int(np.argmax(q)) if chosen is None else chosen
-    colors = ["#d62728" if i == best else ("#7f7f7f" if lab == "stop" else "#1f77b4") for i, lab in enumerate(labels)]
-    text = ["chosen" if i == best else "" for i in range(len(q))]
-    data = [{"type": "bar", "x": list(labels), "y": _rl(q), "marker": {"color": colors}, "text": text,
-             "textposition": "outside", "cliponaxis": False, "name": title,
+    colors = [GREEDY if i == best else ("#8c8c8c" if lab == "stop" else OKABE_ITO["blue"])
+              for i, lab in enumerate(labels)]
+    widths = [3 if i == best else 0 for i in range(len(q))]
+    data = [{"type": "bar", "x": list(labels), "y": _rl(q), "name": title,
+             "marker": {"color": colors, "line": {"color": "#000000", "width": widths}},
              "hovertemplate": "%{x}: Q=%{y}<extra></extra>"}]
     lay = _layout("Q", "action", hovermode="closest", showlegend=False)
-    lay["margin"].update(t=25, b=50)
+    lay["margin"].update(t=40, b=50)
+    # An arrow, not only the bar's colour: the greedy bar has zero height whenever its Q is ~0 (often 'stop').
+    lay["annotations"] = [{"x": list(labels)[best], "y": _r(q[best]), "text": f"greedy: {labels[best]}",
+                           "showarrow": True, "arrowhead": 2, "ax": 0, "ay": -28, "font": {"size": 13},
+                           "bgcolor": "rgba(255,255,255,0.85)"}]
     return {"data": data, "layout": lay}
 
 
@@ -130,10 +156,14 @@ def q_heatmap_figure(q_hist: dict | None, labels: Sequence[str]) -> dict:
     x, rows = downsample(q_hist["step"], q_hist["value"], HEAT_COLS)
     z = np.asarray(rows, dtype=np.float64).T  # (actions, steps)
     z = [[_r(v) for v in row] for row in z]
-    data = [{"type": "heatmap", "x": x, "y": list(labels)[: len(z)], "z": z, "colorscale": "RdBu", "zmid": 0,
+    ys = list(labels)[: len(z)]
+    # RdBu: red = good, blue = bad (a diverging map that stays readable with red-green deficiency)
+    data = [{"type": "heatmap", "x": x, "y": ys, "z": z, "colorscale": "RdBu", "zmid": 0,
              "colorbar": {"title": {"text": "Q"}, "thickness": 10},
              "hovertemplate": "step %{x}<br>%{y}: Q=%{z}<extra></extra>"}]
-    return {"data": data, "layout": _layout("action", hovermode="closest", yaxis={"autorange": "reversed"})}
+    # every row labelled (Plotly skips every other category label when rows are short)
+    yaxis = {"autorange": "reversed", "tickmode": "array", "tickvals": ys, "ticktext": ys, "tickfont": {"size": 10}}
+    return {"data": data, "layout": _layout("", hovermode="closest", yaxis=yaxis)}
 
 
 def trajectory_figure(values: Sequence[float], ytitle: str = "potential") -> dict:

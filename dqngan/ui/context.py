@@ -81,13 +81,43 @@ class AppContext:
         """A new, untrained run; the dataset is loaded now so a bad choice fails here, readably."""
         return Run(Trainer(cfg, device=self.device, data=self.dataset(cfg.dataset)), label="fresh model")
 
-    def from_checkpoint(self, path: Path, label: str | None = None, with_data: bool = False) -> Run:
+    def from_checkpoint(self, path: Path, label: str | None = None, with_data: bool = False,
+                        overrides: dict | None = None, new_agent: bool = False) -> Run:
         data = None
         if with_data:  # share the resident dataset instead of each trainer loading its own copy
             from ..checkpoint import read_config
             data = self.dataset(read_config(path).dataset)
-        trainer = load_checkpoint(path, device=self.device, data=data)
+        trainer = load_checkpoint(path, device=self.device, data=data, overrides=overrides, new_agent=new_agent)
         return Run(trainer, label=label or f"checkpoint {self.rel(path)}", source=str(path))
+
+    def lesson_config(self, lesson: dict) -> Config:
+        """The config a lesson starts with (before any change from a share link)."""
+        if lesson["start"] == "fresh":
+            return make_config(lesson["preset"], lesson.get("set"))
+        from ..checkpoint import read_config
+        return read_config(SHIPPED / lesson["checkpoint"]).replace(**lesson.get("set", {}))
+
+    def lesson_run(self, lesson: dict, overrides: dict | None = None) -> Run:
+        """The run a lesson starts on (see lessons.LESSONS), with the share link's config changes on top.
+
+        A lesson's run records its history from the lesson's start, so every chart's x-axis starts with the lesson."""
+        settings = {**lesson.get("set", {}), **(overrides or {})}
+        if lesson["start"] == "fresh":
+            cfg = make_config(lesson["preset"], settings)
+            run = self.fresh(cfg)
+            run.label = f"lesson: fresh model ({lesson['preset']} preset)"
+            return run
+        path = SHIPPED / lesson["checkpoint"]
+        if not (path / "manifest.json").is_file():
+            raise CheckpointError(f"this lesson needs the shipped checkpoint checkpoints/{lesson['checkpoint']}, "
+                                  f"which is missing here")
+        new_agent = lesson["start"] == "agent"
+        run = self.from_checkpoint(path, with_data=True, overrides=settings or None, new_agent=new_agent,
+                                   label=f"lesson: {self.rel(path)}" + (" with a fresh agent" if new_agent else ""))
+        if new_agent:
+            from ..history import History
+            run.trainer.history = History(run.trainer.cfg.history_len)
+        return run
 
     def clone_base(self) -> Run:
         """A private copy of the base run to keep training (re-read from its checkpoint, or fresh)."""

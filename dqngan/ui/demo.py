@@ -1,5 +1,6 @@
 """Composes the app: the tabs, per-session load / unload, URL query strings, and the launch settings."""
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -10,7 +11,6 @@ import torch
 
 from . import draw_tab, explore_tab, knobs, lessons, models_tab, train_tab
 from .context import AppContext, find_shipped
-from .feedback import UserError, warn
 
 log = logging.getLogger(__name__)
 
@@ -18,16 +18,51 @@ CSS = """
 #sample-grid img, #explore-image img, #explore-traj img, #interp-image img, #draw-frames img {
   image-rendering: pixelated; }
 #status { min-height: 3.2em; }
+.readouts { display: flex; flex-wrap: wrap; gap: 6px; }
+.readout { flex: 1 1 90px; text-align: center; padding: 4px 6px; border-radius: 6px;
+  background: rgba(127,127,127,0.08); }
+.readout-value { font-size: 1.9em; font-weight: 700; line-height: 1.15; font-variant-numeric: tabular-nums; }
+.readout-label { font-size: 0.95em; opacity: 0.8; }
+.chart-title p { margin: 0 !important; }
+.chart-text { font-size: 0.9em; min-height: 1.4em; }
+/* Presentation layout (?layout=present or the Classroom checkbox): the lesson text in a left sidebar, no knobs or
+   explainers, so the buttons, readouts, sample grid and two key charts fit above the fold at 1280x720. */
+body.present #app-intro, body.present #knob-col, body.present .explain, body.present #chart-window-row,
+body.present footer { display: none !important; }
+body.present #classroom { position: fixed; left: 0; top: 0; bottom: 0; width: 26vw; overflow-y: auto; z-index: 20;
+  background: var(--background-fill-primary); border-right: 1px solid var(--border-color-primary); }
+body.present .gradio-container { margin-left: 26vw !important; max-width: 74vw !important; padding-top: 0 !important; }
+body.present #sample-grid img { max-height: 240px; }
+body.present .readout-value { font-size: 1.5em; }
 """
-# Tooltips on the knobs that lock while training (Gradio has no tooltip parameter; a title attribute does it).
+# Tooltips on the knobs that lock while training (Gradio has no tooltip parameter; a title attribute does it), alt
+# text on the images (gr.Image renders an empty alt), and the presentation layout from the URL.
 JS = """
 () => {
   const tip = %s;
-  const mark = () => document.querySelectorAll('.knob-frozen').forEach(e => { if (!e.title) e.title = tip; });
+  const alts = %s;
+  const mark = () => {
+    document.querySelectorAll('.knob-frozen').forEach(e => { if (!e.title) e.title = tip; });
+    for (const [id, alt] of Object.entries(alts)) {
+      document.querySelectorAll(`#${id} img`).forEach(i => { if (!i.alt) i.alt = alt; });
+    }
+  };
   mark();
   new MutationObserver(mark).observe(document.body, {childList: true, subtree: true});
+  if (new URLSearchParams(window.location.search).get('layout') === 'present') {
+    document.body.classList.add('present');
+    const box = () => document.querySelector('#present-box input');
+    const tick = setInterval(() => { const b = box(); if (b) { if (!b.checked) b.click(); clearInterval(tick); } },
+                             300);
+  }
 }
 """
+ALT = {"sample-grid": "64 digits drawn from the same fixed noise: raw samples on the left, agent-refined on the right",
+       "gif-file": "the sample grid over the whole training timeline, animated",
+       "explore-image": "the digit G draws at the current latent z",
+       "explore-traj": "frames of the agent's rollout, one per move",
+       "interp-image": "interpolation between two seeds: raw on top, agent-refined below",
+       "draw-frames": "your drawing, its projection into the latent space, then the agent's moves"}
 
 
 def configure_threads() -> None:
@@ -61,7 +96,8 @@ def launch_kwargs() -> dict[str, Any]:
     dropped on unload (forget_gradio_session), and this bounds the rest (tabs whose unload never came): the least
     recently used sessions beyond DQNGAN_STATE_SESSIONS (default 100) are dropped. A visible tab touches its session
     every second (a tab hidden while 100 newer sessions arrived comes back with fresh gr.State)."""
-    return {"css": CSS, "js": JS % repr(knobs.LOCK_TIP), "footer_links": ["api", "gradio", "settings"],
+    return {"css": CSS, "js": JS % (repr(knobs.LOCK_TIP), json.dumps(ALT)),
+            "footer_links": ["api", "gradio", "settings"],
             "state_session_capacity": max(10, int(os.environ.get("DQNGAN_STATE_SESSIONS", 100)))}
 
 
@@ -87,43 +123,36 @@ def build_demo(checkpoint: str | Path | None = "auto", preset: str | None = None
     with gr.Blocks(title="DQN-GAN Lab", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# DQN-GAN Lab\nA DCGAN learns MNIST while a DQN agent learns to steer its latent space "
                     "towards images the (slow) discriminator likes. Train it live, open up the Q-values, explore "
-                    "the latent space, or draw a digit and let the agent refine it. New here? The 📚 Classroom "
-                    "(bottom of the page) has three guided lessons.")
-        with gr.Tabs(elem_id="tabs"):
+                    "the latent space, or draw a digit and let the agent refine it. Teaching? Pick a lesson below.",
+                    elem_id="app-intro")
+        classroom = lessons.build_panel()
+        with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("Train", id="train", elem_id="tab-train"):
                 train = train_tab.build(ctx)
             with gr.Tab("Explore", id="explore", elem_id="tab-explore") as explore_item:
                 explore = explore_tab.build(ctx)
             with gr.Tab("Draw", id="draw", elem_id="tab-draw"):
-                draw_tab.build(ctx)
+                draw = draw_tab.build(ctx)
             with gr.Tab("Models", id="models", elem_id="tab-models") as models_item:
                 models = models_tab.build(ctx, train.status)
-        classroom = lessons.build(train)
+        page = lessons.wire(ctx, classroom, train, explore, draw, tabs)
 
-        knob_list = [train.knobs[k] for k in knobs.KEYS]
-        load_outs = [train.base_cfg, *knob_list, train.preset, classroom["lesson"], classroom["text"],
-                     classroom["box"]]
-
-        def on_load(request: gr.Request) -> tuple:
-            """A new session (page load): register it and apply ?preset=&seed=&lesson= from the URL."""
-            ctx.registry.session(request.session_hash or "anon")
-            params = dict(request.query_params or {})
-            if not params:
-                return tuple(gr.skip() for _ in load_outs)
-            try:
-                cfg, lesson = lessons.from_query(params, ctx.base_config())
-            except UserError as e:
-                warn(str(e))
-                return tuple(gr.skip() for _ in load_outs)
-            text = lessons.LESSONS[lesson]["text"] if lesson else gr.skip()
-            return (cfg.to_dict(), *knobs.values_of(cfg), params.get("preset", gr.skip()),
-                    lesson or gr.skip(), text, gr.update(open=True) if lesson else gr.skip())
-
-        demo.load(on_load, None, load_outs, api_visibility="undocumented").then(
+        demo.load(page["on_load"], None, page["load_outputs"], api_visibility="undocumented").then(
             explore["sync"], explore["sync_inputs"], explore["sync_outputs"], api_visibility="undocumented")
         explore_item.select(explore["sync"], explore["sync_inputs"], explore["sync_outputs"],
                             api_visibility="undocumented")
         models_item.select(models["refresh"], None, [models["listing"]], api_visibility="undocumented")
+
+        def show_loaded(request: gr.Request) -> tuple:
+            """After a checkpoint load or pull: the knobs show the loaded run's settings (Reset still starts from
+            the preset, never from the loaded model's hidden settings)."""
+            run = ctx.registry.view(request.session_hash or "anon")
+            cfg = run.trainer.cfg
+            name = "cpu"
+            return train.fill(cfg, train_tab.recipe_for(knobs.preset_config(name), cfg, name))
+
+        for event in models["loaded"]:
+            event.then(show_loaded, None, train.fill_outputs, api_visibility="undocumented")
 
         def on_unload(request: gr.Request) -> None:
             """The tab closed (heartbeat lost): stop this session's training now, not when its state expires, and

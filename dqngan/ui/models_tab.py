@@ -109,7 +109,7 @@ def build(ctx: AppContext, status: Any) -> dict:
         path = ctx.resolve_local(shown)
         return adopt(request, path, f"checkpoint {shown}"), gr.skip()
 
-    load.click(do_load, [listing], [msg, status], api_name="load_checkpoint")
+    loaded = [load.click(do_load, [listing], [msg, status], api_name="load_checkpoint")]
 
     @guard(1, on_error=lambda m: f"⚠️ {m}")
     def do_login(tok: str) -> str:
@@ -157,5 +157,5 @@ def build(ctx: AppContext, status: Any) -> dict:
             if own_cache is not None:  # the run is in memory now
                 shutil.rmtree(own_cache, ignore_errors=True)
 
-    pull.click(do_pull, [repo, revision, token], [msg, status], api_name="hub_pull")
-    return {"listing": listing, "refresh": do_refresh}
+    loaded.append(pull.click(do_pull, [repo, revision, token], [msg, status], api_name="hub_pull"))
+    return {"listing": listing, "refresh": do_refresh, "loaded": loaded}

@@ -79,6 +79,8 @@ class Session:
     run: Run | None = None
     watching: Run | None = None
     last_seen: float = field(default_factory=time.monotonic)
+    charts_key: str = ""  # the data version this viewer's charts were last told to show (see train_tab.poll)
+    charts_at: float = 0.0
     _notice: str | None = None
     _notice_at: float = 0.0
 

@@ -16,20 +16,27 @@ from typing import Any
 
 import gradio as gr
 import numpy as np
-import torch
 
 from ..config import LIVE_KEYS, PRESETS, Config
 from . import charts, images, knobs
 from .context import AppContext
 from .feedback import UserError, guard, warn
-from .lessons import EXPLAIN
+from .lessons import EXPLAIN, PRESET_INFO
 from .session import Busy, Run, config_core
 
 POLL_SECONDS = 1.0
+# While a run trains, a viewer's charts redraw at most this often. Each redraw remounts the changed Plotly charts in
+# the browser (gr.Plot draws every new payload into a fresh div): on 2 shared cores that blocked the page's main
+# thread for seconds, and a Pause click showed 10-14 s late. Status, readouts and the grid still follow every second.
+CHART_SECONDS = 3.0
+WINDOWS: dict[str, int | None] = {"whole run": None, "last 2000 steps": 2000, "last 500 steps": 500}
 GRID_SCALE = 2  # the 8x8 grids are sent at 2x, nearest-neighbour, so they stay crisp when shown large
 LOSS = [("d_loss", "D loss"), ("g_loss", "G loss"), ("td_loss", "TD loss (agent, right axis)", "y2")]
 REWARD = [("d_real", "D(x) real"), ("d_fake", "D(G(z))"), ("d_refined", "D(G(z_T)) agent-refined"),
           ("episode_return", "episode return (right axis)", "y2")]
+# The big numbers above the charts: (history key, label), readable from the back of a classroom.
+READOUTS = [("d_real", "D(x) real"), ("d_fake", "D(G(z))"), ("d_refined", "D(G(z_T))"), ("d_loss", "D loss"),
+            ("g_loss", "G loss"), ("episode_return", "return"), ("fid", "FID")]
 EPSILON = [("epsilon", "ε (exploration)")]
 FID = [("fid", "FID (classifier features)")]
 CHARTS = {"loss": LOSS, "reward": REWARD, "eps": EPSILON, "fid": FID}
@@ -44,9 +51,12 @@ FILE_TTL = 3600.0  # seconds our temp files live (Gradio serves its own cached c
 class TrainTab:
     knobs: dict[str, Any]
     preset: Any
-    base_cfg: Any
+    base_cfg: Any  # gr.State: the full config dict the knobs overlay
+    recipe: Any  # gr.State: what Reset and the share link build from (see `recipe_for`)
     status: Any
     timer: Any
+    fill: Any  # fill(cfg, recipe) -> values for fill_outputs: the knobs, base and recipe showing a config
+    fill_outputs: list
 
 
 # ---------------------------------------------------------------------------------------------------- pure views
@@ -57,7 +67,8 @@ def fmt_duration(s: float) -> str:
 
 def status_text(run: Run, snap: dict, own: bool, notice: str | None = None) -> str:
     st = snap.get("status", "idle")
-    icon = {"running": "🟢", "paused": "⏸️", "idle": "⚪", "stopped": "⏹️", "error": "🔴"}.get(st, "")
+    # text symbols, not emoji: a machine without an emoji font shows emoji as empty boxes
+    icon = {"running": "▶", "paused": "❚❚", "idle": "○", "stopped": "■", "error": "✖"}.get(st, "")
     eps = (snap.get("history", {}).get("epsilon") or {}).get("value") or [None]
     parts = [f"{icon} **{st}**", f"step {snap.get('step', 0):,}", f"{snap.get('steps_per_s', 0.0):.1f} steps/s",
              f"agent steps {snap.get('agent_steps', 0):,}"]
@@ -67,11 +78,11 @@ def status_text(run: Run, snap: dict, own: bool, notice: str | None = None) -> s
     whose = "your run" if own else ("watching another visitor's run (read-only)" if run.owner else "shared model")
     lines = [" · ".join(parts), f"Model: {run.label} — {whose}"]
     if snap.get("error"):
-        lines.append(f"⚠️ **Training stopped with an error:** {snap['error']}")
+        lines.append(f"⚠ **Training stopped with an error:** {snap['error']}")
     if snap.get("message"):
-        lines.append(f"ℹ️ {snap['message']}")
+        lines.append(f"ⓘ {snap['message']}")
     if notice:
-        lines.append(f"💬 {notice}")
+        lines.append(f"» {notice}")
     return "  \n".join(lines)
 
 
@@ -83,16 +94,62 @@ def series_key(history: dict, keys: list) -> tuple:
     return tuple(out)
 
 
-def chart(run: Run, name: str, smoothing: float) -> Any:
+def chart(run: Run, name: str, smoothing: float, last: int | None = None) -> Any:
     hist = run.snap.get("history", {})
     spec = CHARTS[name]
-    key = (name, series_key(hist, spec), round(smoothing, 3))
+    key = (name, series_key(hist, spec), round(smoothing, 3), last)
+    y2 = {"loss": "TD loss", "reward": "return"}.get(name, "")
     return run.memo(key, lambda: charts.to_plot(charts.line_figure(hist, spec, smoothing if name != "fid" else 0,
-                                                                   ytitle=_ytitle(name))))
+                                                                   ytitle=_ytitle(name), last=last, y2title=y2)))
 
 
 def _ytitle(name: str) -> str:
-    return {"loss": "loss", "reward": "D score (logit) / return", "eps": "ε", "fid": "FID"}[name]
+    return {"loss": "loss", "reward": "D score (logit)", "eps": "ε", "fid": "FID"}[name]
+
+
+def latest(hist: dict, key: str) -> tuple[int, float] | None:
+    s = hist.get(key)
+    return (s["step"][-1], s["value"][-1]) if s and s["step"] and s["value"][-1] is not None else None
+
+
+def chart_text(hist: dict, spec: list) -> str:
+    """The text alternative of a line chart: the newest value of each series."""
+    parts = []
+    for key, name, *_ in spec:
+        got = latest(hist, key)
+        if got is not None:
+            parts.append(f"{name.split(' (')[0]} **{got[1]:.3g}** (step {got[0]:,})")
+    return "latest: " + " · ".join(parts) if parts else "no data yet"
+
+
+def q_text(labels: list[str], hist: dict) -> tuple[str, str]:
+    q = hist.get("q_probe")
+    if not q or not q["value"]:
+        return "no Q-values yet (the agent has not started)", "no Q-values yet"
+    now = np.asarray(q["value"][-1])
+    best = int(np.argmax(now))
+    order = np.argsort(-now)
+    top = ", ".join(f"{labels[i]} {now[i]:.3f}" for i in order[:3])
+    spread = float(np.ptp(np.asarray(q["value"][-min(len(q["value"]), 20):]), axis=1).mean())
+    return (f"greedy: **{labels[best]}** (Q {now[best]:.3f}); highest three: {top}",
+            f"{len(q['value'])} snapshots; mean spread between the best and worst action over the last 20: "
+            f"**{spread:.3f}** (0 = nothing learnt yet)")
+
+
+def readouts_html(snap: dict) -> str:
+    """Big numbers of the newest values (the charts' latest points), for a projector."""
+    hist = snap.get("history", {})
+    now = snap.get("step", 0)
+    stale_after = 20 * (snap.get("config") or {}).get("log_every", 10)
+    cells = []
+    for key, label in READOUTS:
+        got = latest(hist, key)
+        val = "–" if got is None else f"{got[1]:.2f}" if key != "fid" else f"{got[1]:.1f}"
+        if got is not None and key != "fid" and now - got[0] > stale_after:  # e.g. G loss while G is frozen
+            label += f" (at step {got[0]:,})"
+        cells.append(f'<div class="readout" id="readout-{key}"><div class="readout-value">{val}</div>'
+                     f'<div class="readout-label">{label}</div></div>')
+    return '<div class="readouts" role="status" aria-live="off">' + "".join(cells) + "</div>"
 
 
 def q_charts(run: Run) -> tuple[Any, Any]:
@@ -106,9 +163,6 @@ def q_charts(run: Run) -> tuple[Any, Any]:
         return (charts.to_plot(charts.q_bar_figure(labels, last)),
                 charts.to_plot(charts.q_heatmap_figure(q, labels)))
     return run.memo(key, make)
-
-
-_fixed_z: dict[int, torch.Tensor] = {}
 
 
 def grid_at(run: Run, step: int | None = None) -> tuple[int, str]:
@@ -150,138 +204,180 @@ def _png(run: Run, tag: str, make: Any) -> str:
 
 def _drawn_grid(run: Run) -> np.ndarray:
     t = run.trainer
-    z_dim = t.cfg.z_dim
-    if z_dim not in _fixed_z:
-        _fixed_z[z_dim] = torch.randn(64, z_dim, generator=torch.Generator().manual_seed(0))
-    z = _fixed_z[z_dim]
+    z = t.fixed_z  # the run's own fixed noise (restored from its checkpoint): the grids recorded later use it too
     raw = t.generate(z).numpy()
     refined = t.generate(z, refine=True).numpy() if run.snap.get("agent_steps") else raw
     return images.upscale(images.grid_pair(raw, refined), GRID_SCALE)
+
+
+# ---------------------------------------------------------------------------------------------------- recipes
+def recipe_for(config: Config | dict, origin: Config | dict, preset: str | None = None,
+               lesson: str | None = None) -> dict:
+    """What Reset builds and the share link names: `config` (a preset's or lesson's start config) and the control
+    values the knobs were last filled with (`origin`), so the knobs the user changed since are known. Reset never
+    inherits a loaded model's hidden settings (the shipped checkpoint froze G): it starts from `config`."""
+    cfg = config.to_dict() if isinstance(config, Config) else dict(config)
+    org = dict(zip(knobs.KEYS, knobs.values_of(origin)))
+    return {"config": cfg, "origin": org, "preset": preset, "lesson": lesson}
+
+
+def edited(recipe: dict, vals: tuple) -> dict[str, Any]:
+    """The knobs (control name -> value) the user changed since the knobs were last filled in."""
+    return knobs.edits(dict(zip(knobs.KEYS, vals)), recipe.get("origin") or {})
+
+
+def lock_key_of(locked: bool, cfg: dict) -> str:
+    inactive = knobs.inactive(Config.from_dict(cfg)) if cfg else []
+    return ("locked" if locked else "free") + ("|" + "; ".join(inactive) if inactive else "")
 
 
 # ---------------------------------------------------------------------------------------------------- the tab
 def build(ctx: AppContext) -> TrainTab:
     reg = ctx.registry
     base_cfg = ctx.base_config()
-    start_preset = ctx.preset if ctx.checkpoint is None else None
+    start_preset = ctx.preset if ctx.preset in PRESETS else "cpu"
 
-    with gr.Row(equal_height=True):
+    with gr.Row(equal_height=True, elem_id="train-buttons"):
         train_btn = gr.Button("▶ Train", variant="primary", elem_id="train-btn", scale=1)
-        pause_btn = gr.Button("⏸ Pause", elem_id="pause-btn", scale=1)
-        step_btn = gr.Button("⏭ Step", elem_id="step-btn", scale=1)
-        reset_btn = gr.Button("↺ Reset", variant="stop", elem_id="reset-btn", scale=1)
-        watch_btn = gr.Button("👀 Watch", elem_id="watch-btn", scale=1)
+        pause_btn = gr.Button("❚❚ Pause", elem_id="pause-btn", scale=1)
+        step_btn = gr.Button("Step ▸|", elem_id="step-btn", scale=1)
+        reset_btn = gr.Button("↺ Reset…", variant="stop", elem_id="reset-btn", scale=1)
+        watch_btn = gr.Button("Watch others", elem_id="watch-btn", scale=1)
         n_steps = gr.Number(10, label="steps per Step click", precision=0, minimum=1, maximum=10_000, scale=1,
                             elem_id="step-n")
+    with gr.Row(visible=False, elem_id="reset-confirm") as confirm_row:
+        confirm_md = gr.Markdown("", elem_id="reset-confirm-text")
+        confirm_btn = gr.Button("Yes, reset", variant="stop", elem_id="reset-yes", scale=0, min_width=140)
+        cancel_btn = gr.Button("Cancel", elem_id="reset-cancel", scale=0, min_width=120)
     status = gr.Markdown("loading…", elem_id="status")
+    readouts = gr.HTML(readouts_html({}), elem_id="readouts")
     cfg_state = gr.State(base_cfg.to_dict())
+    recipe = gr.State(recipe_for(knobs.preset_config(start_preset), base_cfg, start_preset))
     timer = gr.Timer(POLL_SECONDS)
 
     with gr.Row():
-        with gr.Column(scale=1, min_width=300):
-            preset = gr.Dropdown(list(PRESETS), value=start_preset, label="preset (fills the knobs below)",
-                                 elem_id="preset", elem_classes=["knob-frozen"])
-            widgets: dict[str, Any] = {}
+        with gr.Column(scale=1, min_width=300, elem_id="knob-col"):
+            preset = gr.Dropdown([(PRESET_INFO.get(p, p), p) for p in PRESETS], value=start_preset,
+                                 label="preset: what Reset starts from (fills the knobs below)", elem_id="preset",
+                                 elem_classes=["knob-frozen"])
             lock_note = gr.Markdown(knobs.LOCK_NOTE, visible=False, elem_id="lock-note")
+            inactive_note = gr.Markdown("", visible=False, elem_id="inactive-note")
+            widgets: dict[str, Any] = {}
             for group in knobs.GROUPS:
-                with gr.Accordion(group, open=group in ("Model & data", "Agent")):
+                with gr.Accordion(group, open=group in ("Model & data", "GAN", "Agent")):
                     for k in knobs.KNOBS:
                         if k.group == group:
-                            widgets[k.key] = knobs.make_widget(k, getattr(base_cfg, k.key))
-        with gr.Column(scale=3):
-            smoothing = gr.Slider(0, 0.99, value=0.6, step=0.01, label="smoothing (TensorBoard-style EMA)",
-                                  elem_id="smoothing")
+                            widgets[k.key] = knobs.make_widget(k, knobs.value_of(k.key, base_cfg.to_dict()))
+        with gr.Column(scale=3, elem_id="chart-col"):
             with gr.Row():
-                with gr.Column():
-                    loss_plot = gr.Plot(label="losses: D, G and the agent's TD error", elem_id="loss-plot")
-                    _explain("loss")
-                with gr.Column():
-                    reward_plot = gr.Plot(label="discriminator rewards: D(real), D(G(z)), D(G(z_T)), return",
-                                          elem_id="reward-plot")
-                    _explain("reward")
+                smoothing = gr.Slider(0, 0.99, value=0.6, step=0.01, label="smoothing (TensorBoard-style EMA)",
+                                      elem_id="smoothing", scale=3)
+                win = gr.Radio(list(WINDOWS), value="whole run", label="x-axis", elem_id="chart-window", scale=2)
+            with gr.Row(elem_id="row-key"):
+                with gr.Column(min_width=280):
+                    gr.Markdown("**Samples from fixed noise**: raw (left) | agent-refined (right)",
+                                elem_classes=["chart-title"])
+                    grid = gr.Image(show_label=False, elem_id="sample-grid", format="png", image_mode="L",
+                                    interactive=False, buttons=["download", "fullscreen"], height=300)
+                    with gr.Row():
+                        grid_step = gr.Slider(0, 1, value=0, step=1, label="timeline: training step of the grid",
+                                              elem_id="grid-step", scale=4)
+                        follow = gr.Checkbox(True, label="follow latest", elem_id="grid-follow", scale=1)
+                    grid_text = gr.Markdown("", elem_id="grid-text")
+                    _explain("grid")
+                reward_plot, reward_text = _chart_box("reward-plot", "**Discriminator scores**: D(x), D(G(z)), "
+                                                      "D(G(z_T)) and the episode return", "reward")
+                loss_plot, loss_text = _chart_box("loss-plot", "**Losses**: D, G and the agent's TD error", "loss")
             with gr.Row():
-                with gr.Column():
-                    q_plot = gr.Plot(label="Q-values now (mean over the probe states)", elem_id="q-plot")
-                    _explain("q")
-                with gr.Column():
-                    q_heat = gr.Plot(label="Q per action over training", elem_id="q-heatmap")
-                    _explain("qheat")
+                q_plot, q_plot_text = _chart_box("q-plot", "**Q-values now** (mean over the probe states)", "q")
+                q_heat, q_heat_text = _chart_box("q-heatmap", "**Q per action over training**", "qheat")
             with gr.Row():
-                with gr.Column():
-                    eps_plot = gr.Plot(label="ε-greedy exploration", elem_id="eps-plot")
-                    _explain("eps")
-                with gr.Column():
-                    fid_plot = gr.Plot(label="FID over time (lower is better)", elem_id="fid-plot")
-                    _explain("fid")
-            grid = gr.Image(label="samples from fixed noise: raw (left) | agent-refined (right)",
-                            elem_id="sample-grid", format="png", image_mode="L", interactive=False,
-                            buttons=["download", "fullscreen"], height=300)
+                fid_plot, fid_text = _chart_box("fid-plot", "**FID over time** (lower is better)", "fid")
+                eps_plot, eps_text = _chart_box("eps-plot", "**ε-greedy exploration**", "eps")
             with gr.Row():
-                grid_step = gr.Slider(0, 1, value=0, step=1, label="timeline: training step of the grid",
-                                      elem_id="grid-step", scale=4)
-                follow = gr.Checkbox(True, label="follow latest", elem_id="grid-follow", scale=1)
-            _explain("grid")
-            with gr.Row():
-                gif_btn = gr.Button("🎞 Make GIF of the whole timeline", elem_id="gif-btn")
-                gif_file = gr.File(label="timeline GIF", elem_id="gif-file", interactive=False)
+                gif_btn = gr.Button("Make a GIF of the whole timeline", elem_id="gif-btn", scale=1)
+                gif = gr.Image(label="timeline GIF (plays here; right-click to save)", elem_id="gif-file",
+                               type="filepath", interactive=False, height=240, scale=2, buttons=["download"])
 
     knob_list = [widgets[k] for k in knobs.KEYS]
     frozen_widgets = [widgets[k] for k in knobs.FROZEN] + [preset]
 
     # ------------------------------------------------------------------------------------------------ poll
-    # The tick returns only plain strings: the status line and three hidden "keys" (what data each group of outputs
-    # would show). The browser fires a key's .change only when the key differs, and that event re-renders its group.
-    # Why not gr.skip() per output: in Gradio 6.31 every update dict, skip included, rebuilds a component and its
-    # config server-side (~1-2 ms of GIL each); ~20 of them per tick per viewer starved the training thread.
+    # The tick returns only plain strings: the status line, the readouts and three hidden "keys" (what data each
+    # group of outputs would show). The browser fires a key's .change only when the key differs, and that event
+    # re-renders its group. Why not gr.skip() per output: in Gradio 6.31 every update dict, skip included, rebuilds a
+    # component and its config server-side (~1-2 ms of GIL each); ~20 of them per tick per viewer starved training.
     def poll(request: gr.Request) -> tuple:
         sid = request.session_hash or "anon"
         sess = reg.session(sid)
         run = reg.view(sid)
         snap = run.snap or run.refresh()
         hist = snap.get("history", {})
-        charts_key = f"{run.uid}:{snap.get('step', 0)}:{len(hist.get('d_loss', {}).get('step', []))}:" \
-                     f"{hash(series_key(hist, LOSS + REWARD + EPSILON + FID + [('q_probe',)]))}"
+        key = f"{run.uid}:{snap.get('step', 0)}:{len(hist.get('d_loss', {}).get('step', []))}:" \
+              f"{hash(series_key(hist, LOSS + REWARD + EPSILON + FID + [('q_probe',)]))}"
+        now = time.monotonic()
+        if key != sess.charts_key and (snap.get("status") != "running" or now - sess.charts_at >= CHART_SECONDS
+                                       or not sess.charts_key.startswith(f"{run.uid}:")):
+            sess.charts_key, sess.charts_at = key, now
         grids = snap.get("grids") or []
         grid_key = f"{run.uid}:{grids[-1][0] if grids else -1}:{snap.get('step', 0) if not grids else ''}"
         locked = sess.run is run and snap.get("status") == "running"
-        lock_key = "locked" if locked else "free"
-        return status_text(run, snap, sess.run is run, sess.notice), charts_key, grid_key, lock_key
+        return (status_text(run, snap, sess.run is run, sess.notice), sess.charts_key, grid_key,
+                lock_key_of(locked, snap.get("config") or {}), readouts_html(snap))
 
-    def render_charts(smooth: float, request: gr.Request) -> tuple:
-        """All six charts as values (unchanged ones are the cached objects: the browser doesn't redraw identical
-        JSON). A plain value costs Gradio far less than a skip (see poll)."""
+    def render_charts(smooth: float, window: str, request: gr.Request) -> tuple:
+        """The six charts as values (unchanged ones are the cached objects: the browser doesn't redraw identical
+        JSON), then their text alternatives. A plain value costs Gradio far less than a skip (see poll)."""
         run = reg.view(request.session_hash or "anon")
         smooth = float(smooth or 0.0)
+        last = WINDOWS.get(window)
         qbar, qheat = q_charts(run)
-        return (chart(run, "loss", smooth), chart(run, "reward", smooth), qbar, qheat, chart(run, "eps", smooth),
-                chart(run, "fid", smooth))
+        hist = run.snap.get("history", {})
+        qt, qh = q_text(run.snap.get("action_labels", []), hist)
+        return (chart(run, "loss", smooth, last), chart(run, "reward", smooth, last), qbar, qheat,
+                chart(run, "eps", smooth, last), chart(run, "fid", smooth, last),
+                chart_text(hist, LOSS), chart_text(hist, REWARD), qt, qh, chart_text(hist, EPSILON),
+                chart_text(hist, FID))
 
     def render_grid(follow_latest: bool, request: gr.Request) -> tuple:
         run = reg.view(request.session_hash or "anon")
         grids = (run.snap or run.refresh()).get("grids") or []
-        newest = grids[-1][0] if grids else 0
+        newest = grids[-1][0] if grids else run.snap.get("step", 0)  # a loaded run has no recorded grids yet
         if not follow_latest:
-            return gr.skip(), gr.update(maximum=max(1, newest))
+            return gr.skip(), gr.update(maximum=max(1, newest)), gr.skip()
         step, img = grid_at(run)
-        return img, gr.update(maximum=max(1, newest), value=step if grids else 0)
+        return img, gr.update(maximum=max(1, newest), value=step), _grid_caption(step, newest)
 
     def render_locks(key: str) -> tuple:
-        locked = key == "locked"
-        return (*[gr.update(interactive=not locked) for _ in frozen_widgets], gr.update(visible=locked))
+        locked = key.split("|")[0] == "locked"
+        inactive = key.split("|", 1)[1] if "|" in key else ""
+        note = gr.update(visible=bool(inactive), value=f"**No effect in this run:** {inactive}.")
+        return (*[gr.update(interactive=not locked) for _ in frozen_widgets], gr.update(visible=locked), note)
 
     keys = dict(visible="hidden", interactive=False, container=False, show_label=False)
     charts_key = gr.Textbox("", elem_id="charts-key", **keys)
     grid_key = gr.Textbox("", elem_id="grid-key", **keys)
     lock_key = gr.Textbox("", elem_id="lock-key", **keys)
     fast = dict(queue=False, show_progress="hidden")  # plain HTTP: no queue bookkeeping, SSE or progress events
-    chart_outputs = [loss_plot, reward_plot, q_plot, q_heat, eps_plot, fid_plot]
-    timer.tick(guard(4)(poll), None, [status, charts_key, grid_key, lock_key], api_name="poll", **fast)
-    charts_key.change(guard(6)(render_charts), [smoothing], chart_outputs, api_name="charts", **fast)
-    smoothing.release(guard(6)(render_charts), [smoothing], chart_outputs, api_name="smooth", **fast)
-    grid_key.change(guard(2)(render_grid), [follow], [grid, grid_step], api_name="grid", **fast)
-    follow.input(guard(2)(render_grid), [follow], [grid, grid_step], api_visibility="undocumented", **fast)
-    lock_key.change(guard(len(frozen_widgets) + 1)(render_locks), [lock_key], [*frozen_widgets, lock_note],
-                    api_name="locks", **fast)
+    chart_outputs = [loss_plot, reward_plot, q_plot, q_heat, eps_plot, fid_plot,
+                     loss_text, reward_text, q_plot_text, q_heat_text, eps_text, fid_text]
+    timer.tick(guard(5)(poll), None, [status, charts_key, grid_key, lock_key, readouts], api_name="poll", **fast)
+    charts_key.change(guard(12)(render_charts), [smoothing, win], chart_outputs, api_name="charts", **fast)
+    smoothing.release(guard(12)(render_charts), [smoothing, win], chart_outputs, api_name="smooth", **fast)
+    win.input(guard(12)(render_charts), [smoothing, win], chart_outputs, api_visibility="undocumented", **fast)
+    grid_outputs = [grid, grid_step, grid_text]
+    grid_key.change(guard(3)(render_grid), [follow], grid_outputs, api_name="grid", **fast)
+    follow.input(guard(3)(render_grid), [follow], grid_outputs, api_visibility="undocumented", **fast)
+    lock_key.change(guard(len(frozen_widgets) + 2)(render_locks), [lock_key],
+                    [*frozen_widgets, lock_note, inactive_note], api_name="locks", **fast)
+
+    # ------------------------------------------------------------------------------------------------ fill
+    fill_outputs = [cfg_state, recipe, *knob_list, preset]
+
+    def fill(cfg: Config, rec: dict) -> tuple:
+        """The knobs, the hidden base config and the recipe for a config the session now looks at."""
+        return (cfg.to_dict(), rec, *knobs.values_of(cfg), rec.get("preset") or gr.skip())
+
     # ------------------------------------------------------------------------------------------------ commands
     def cfg_from(base: dict, vals: tuple) -> Config:
         return knobs.build_config(base, dict(zip(knobs.KEYS, vals)))
@@ -373,12 +469,6 @@ def build(ctx: AppContext) -> TrainTab:
         sess.run.trainer.wait(timeout=5)  # a step in flight finishes first; then the status is final
         return ["paused"]
 
-    def do_reset(sid: str, base: dict, *vals: Any) -> list[str]:
-        cfg = cfg_from(base, vals)
-        reg.unwatch(sid)
-        reg.own(sid, lambda: ctx.fresh(cfg), replace=True)
-        return ["reset: a fresh, untrained model with the current knobs (press Train)"]
-
     def do_watch(sid: str) -> list[str]:
         if reg.watch(sid) is None:
             return ["nobody else is training right now"]
@@ -389,19 +479,68 @@ def build(ctx: AppContext) -> TrainTab:
     train_btn.click(command(do_train), [cfg_state, *knob_list], cmd_out, api_name="train", **kw)
     step_btn.click(command(do_step), [n_steps, cfg_state, *knob_list], cmd_out, api_name="step", **kw)
     pause_btn.click(command(do_pause), None, cmd_out, api_name="pause", **kw)
-    reset_btn.click(command(do_reset), [cfg_state, *knob_list], cmd_out, api_name="reset", **kw)
     watch_btn.click(command(do_watch), None, cmd_out, api_name="watch", **kw)
 
+    # ------------------------------------------------------------------------------------------------ reset
+    def reset_plan(rec: dict, vals: tuple) -> str:
+        """What Reset will build, in words (the confirmation shows it before anything is thrown away)."""
+        changes = edited(rec, vals)
+        start_from = (f"lesson {rec['lesson'].split('.')[0]}'s start" if rec.get("lesson")
+                      else f"preset **{rec.get('preset') or 'custom'}**")
+        extra = (" with your changes: " + ", ".join(f"{k}={v}" for k, v in changes.items())) if changes else ""
+        return f"Reset throws this run away and starts again from {start_from}{extra}. Sure?"
+
+    def ask_reset(rec: dict, *vals: Any) -> tuple:
+        return gr.update(visible=True), reset_plan(rec, vals)
+
+    reset_btn.click(ask_reset, [recipe, *knob_list], [confirm_row, confirm_md], api_visibility="undocumented",
+                    **fast)
+    cancel_btn.click(lambda: gr.update(visible=False), None, [confirm_row], api_visibility="undocumented", **fast)
+
+    def do_reset(request: gr.Request, rec: dict, *vals: Any) -> tuple:
+        """A fresh run from the recipe (a lesson's start, or a preset) plus the knobs the user changed; never the
+        loaded model's hidden settings."""
+        sid = request.session_hash or "anon"
+        hide = gr.update(visible=False)
+        try:
+            changes = edited(rec, vals)
+            if rec.get("lesson"):
+                from .lessons import LESSONS
+                lesson = LESSONS[rec["lesson"]]
+                settings = knobs.build_config(rec["config"], changes).to_dict()
+                overrides = {k: v for k, v in settings.items() if v != rec["config"].get(k)}
+                reg.unwatch(sid)
+                run = reg.own(sid, lambda: ctx.lesson_run(lesson, overrides), replace=True)
+                what = f"reset: lesson {rec['lesson'].split('.')[0]} starts again"
+            else:
+                cfg = knobs.build_config(rec["config"], changes)
+                reg.unwatch(sid)
+                run = reg.own(sid, lambda: ctx.fresh(cfg), replace=True)
+                what = f"reset: a fresh, untrained model from preset {rec.get('preset') or 'custom'}"
+            if changes:
+                what += " with " + ", ".join(f"{k}={v}" for k, v in changes.items())
+            cfg = run.trainer.cfg
+            new_rec = dict(rec, origin=dict(zip(knobs.KEYS, knobs.values_of(Config.from_dict(rec["config"])))))
+            return (finish(sid, [what + " (press Train)"]), hide, *fill(cfg, new_rec))
+        except Exception as exc:  # noqa: BLE001 - a readable message; the old run and the knobs stay
+            from .feedback import readable
+            msg = readable(exc)
+            warn(msg)
+            return (fail(sid, msg), hide, *[gr.skip() for _ in fill_outputs])
+
+    confirm_btn.click(do_reset, [recipe, *knob_list], [status, confirm_row, *fill_outputs], api_name="reset", **kw)
+
     # ------------------------------------------------------------------------------------------------ live knobs
-    live_widgets = [widgets[k] for k in knobs.LIVE]
+    live_keys = [k for k in knobs.KEYS if knobs.BY_KEY[k].live]
+    live_widgets = [widgets[k] for k in live_keys]
 
     @guard(1)
     def set_live(request: gr.Request, *vals: Any) -> Any:
         sess = reg.session(request.session_hash or "anon")
         if sess.run is None:
             return gr.skip()  # no run of this session yet: the values are used when it starts
-        values = knobs.live_values(dict(zip(knobs.LIVE, vals)))
         cur = sess.run.trainer.cfg
+        values = knobs.live_values(dict(zip(live_keys, vals)), cur.to_dict())
         changed = {k: v for k, v in values.items() if getattr(cur, k) != v}
         if changed:
             sess.run.trainer.set(**changed)  # validated by the engine; ConfigError -> warning, run untouched
@@ -409,33 +548,41 @@ def build(ctx: AppContext) -> TrainTab:
             sess.notice = "live: " + ", ".join(f"{k}={v}" for k, v in changed.items())
         return gr.skip()
 
-    for key, w in zip(knobs.LIVE, live_widgets):
-        w.change(set_live, live_widgets, [status], api_name=f"set_{key}", concurrency_limit=None,
-                 show_progress="hidden", trigger_mode="always_last", api_visibility="undocumented")
+    # .input, not .change: only a person's edit goes to the run; a lesson, preset or load filling the knobs doesn't
+    for key, w in zip(live_keys, live_widgets):
+        w.input(set_live, live_widgets, [status], api_name=f"set_{key}", concurrency_limit=None,
+                show_progress="hidden", trigger_mode="always_last", api_visibility="undocumented")
 
     # ------------------------------------------------------------------------------------------------ preset
-    @guard(1 + len(knob_list))
-    def load_preset(name: str) -> tuple:
+    @guard(len(fill_outputs))
+    def load_preset(name: str, request: gr.Request) -> tuple:
         if name not in PRESETS:
             raise UserError(f"unknown preset {name!r}")
         cfg = knobs.preset_config(name)
-        return (cfg.to_dict(), *knobs.values_of(cfg))
+        reg.session(request.session_hash or "anon").notice = (
+            f"preset {name}: the knobs show its settings; press Reset to start a fresh model with them")
+        return fill(cfg, recipe_for(cfg, cfg, name))
 
-    preset.input(load_preset, [preset], [cfg_state, *knob_list], api_name="load_preset")
+    preset.input(load_preset, [preset], fill_outputs, api_name="load_preset")
 
     # ------------------------------------------------------------------------------------------------ timeline
-    @guard(2)
+    @guard(3)
     def scrub(step: float, request: gr.Request) -> tuple:
         run = reg.view(request.session_hash or "anon")
-        got = grid_at(run, int(step or 0))
-        return got[1], False
+        got, path = grid_at(run, int(step or 0))
+        grids = run.snap.get("grids") or []
+        return path, False, _grid_caption(got, grids[-1][0] if grids else got)
 
-    grid_step.release(scrub, [grid_step], [grid, follow], api_name="scrub", concurrency_limit=None)
+    # .input: a drag and a step typed into the number box both scrub (and stop following the newest grid)
+    grid_step.input(scrub, [grid_step], [grid, follow, grid_text], api_name="scrub", concurrency_limit=None,
+                    trigger_mode="always_last", show_progress="hidden")
 
     @guard(1)
     def make_gif(request: gr.Request) -> str:
         run = reg.view(request.session_hash or "anon")
         grids = (run.snap or run.refresh()).get("grids") or []
+        if not grids:
+            raise UserError("no timeline yet: train a few steps first (grids are recorded every grid_every steps)")
         GIF_DIR.mkdir(parents=True, exist_ok=True)
         for old in GIF_DIR.glob("*.gif"):  # bounded disk: Gradio serves its own copy, ours is only needed briefly
             if time.time() - old.stat().st_mtime > FILE_TTL:
@@ -444,11 +591,30 @@ def build(ctx: AppContext) -> TrainTab:
         images.timeline_gif(grids, out)
         return str(out)
 
-    gif_btn.click(make_gif, None, [gif_file], api_name="gif")
+    gif_btn.click(make_gif, None, [gif], api_name="gif")
 
-    return TrainTab(knobs=widgets, preset=preset, base_cfg=cfg_state, status=status, timer=timer)
+    return TrainTab(knobs=widgets, preset=preset, base_cfg=cfg_state, recipe=recipe, status=status, timer=timer,
+                    fill=fill, fill_outputs=fill_outputs)
+
+
+def _grid_caption(step: int, newest: int) -> str:
+    """Which step the grid shows (the slider can sit between two recorded grids)."""
+    if step >= newest:
+        return f"showing step {step:,} (the newest grid)"
+    return f"showing the grid recorded at step {step:,} (newest: {newest:,}); tick *follow latest* to catch up"
+
+
+def _chart_box(elem_id: str, title: str, explain: str) -> tuple[Any, Any]:
+    """A chart with its title above it (a Gradio label floats over the plot's top edge), its text readout and its
+    explainer."""
+    with gr.Column(min_width=280):
+        gr.Markdown(title, elem_classes=["chart-title"])
+        plot = gr.Plot(show_label=False, elem_id=elem_id)
+        text = gr.Markdown("", elem_id=f"{elem_id}-text", elem_classes=["chart-text"])
+        _explain(explain)
+    return plot, text
 
 
 def _explain(name: str) -> None:
-    with gr.Accordion("explain: what to look for", open=False):
+    with gr.Accordion("explain: what to look for", open=False, elem_classes=["explain"]):
         gr.Markdown(EXPLAIN[name])
