@@ -78,7 +78,7 @@ def bench_handler(preset: str, seconds: float) -> dict:
         poll_ms.append((time.perf_counter() - t) * 1e3)
         sent = list(out)
         if out[1] != keys[0]:
-            sent += list(charts(0.6, req))
+            sent += list(charts(0.6, "whole run", req))
         if out[2] != keys[1]:
             sent += list(grid(True, req))
         tick_ms.append((time.perf_counter() - t) * 1e3)
@@ -87,7 +87,7 @@ def bench_handler(preset: str, seconds: float) -> dict:
         # a viewer opening the page now: everything at once (mostly cache hits: the figures are shared per run)
         other = SimpleNamespace(session_hash=f"bench-new-{len(new_ms)}")
         t = time.perf_counter()
-        full = [*poll(other), *charts(0.6, other), *grid(True, other)]
+        full = [*poll(other), *charts(0.6, "whole run", other), *grid(True, other)]
         new_ms.append((time.perf_counter() - t) * 1e3)
         new_kb.append(payload_bytes(tuple(full)) / 1024)
     step = run.trainer.step_count
@@ -118,9 +118,9 @@ def view():  # what a browser tab does: POST /run/poll each second (the tick is 
         keys = ("", "", "")
         while time.monotonic() < end:
             t = time.monotonic()
-            _, ck, gk, lk = call("poll")
+            _, ck, gk, lk, _ = call("poll")
             if ck != keys[0]:
-                call("charts", 0.6)
+                call("charts", 0.6, "whole run")
             if gk != keys[1]:
                 call("grid", True)
             if lk != keys[2]:

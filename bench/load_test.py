@@ -193,7 +193,7 @@ def viewer_role(a: argparse.Namespace) -> None:
                         charts_at = time.monotonic()
                     t = time.perf_counter()
                     try:
-                        out = b.call(k, {"charts": 0.6, "grid": True, "locks": new[k]}[k])
+                        out = b.call(k, *{"charts": (0.6, "whole run"), "grid": (True,), "locks": (new[k],)}[k])
                         if k == "grid" and isinstance(out[0], dict) and out[0].get("url") != png:
                             b.fetch(out[0])
                             png = out[0].get("url")
@@ -239,8 +239,8 @@ def churn_role(a: argparse.Namespace) -> None:
         b = Browser(a.url, "browser")
         b.page_load()
         for _ in range(3):
-            _, ck, gk, lk = b.call("poll")
-            b.call("charts", 0.6)
+            _, ck, gk, lk, _ = b.call("poll")
+            b.call("charts", 0.6, "whole run")
             b.call("grid", True)
             b.call("locks", lk)
         b.close()

@@ -343,7 +343,8 @@ class Trainer:
         if step % cfg.log_every == 0:
             means = {k: float(np.mean(v)) for k, v in self._acc.items()}
             self._acc = {}
-            means["epsilon"] = self.epsilon()
+            if self._agent_active():  # no agent acting, no exploration rate to plot (a flat line to redraw)
+                means["epsilon"] = self.epsilon()
             if self.agent_steps:
                 means["q_probe"] = self.probe_q()
             with self._hist_lock:

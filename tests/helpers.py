@@ -19,14 +19,14 @@ def wait_for(pred, timeout=30.0, every=0.05, what="condition"):
 
 
 @contextlib.contextmanager
-def launched_app(tmp: Path) -> Iterator[tuple]:
-    """(demo, url): the app on a free port with a fresh tiny model (no shipped checkpoint) and one training slot;
-    Gradio's temporary files and the app's save folder live under `tmp`."""
+def launched_app(tmp: Path, checkpoint: Path | None = None) -> Iterator[tuple]:
+    """(demo, url): the app on a free port with a fresh tiny model (or `checkpoint`) and one training slot, the tiny
+    preset for fresh runs; Gradio's temporary files and the app's save folder live under `tmp`."""
     from dqngan.ui import build_demo, launch_kwargs
 
     old_tmp = os.environ.get("GRADIO_TEMP_DIR")
     os.environ["GRADIO_TEMP_DIR"] = str(tmp / "gradio")
-    demo = build_demo(checkpoint=None, preset="tiny", device="cpu", max_running=1, save_root=tmp / "saved")
+    demo = build_demo(checkpoint=checkpoint, preset="tiny", device="cpu", max_running=1, save_root=tmp / "saved")
     try:
         _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **launch_kwargs())
         yield demo, url

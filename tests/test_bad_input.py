@@ -400,6 +400,13 @@ def _blank(shape=(280, 280)):
     return {"composite": np.full(shape, 255, dtype=np.uint8), "layers": [], "background": None}
 
 
+def _recipe(base: dict) -> dict:
+    """What Reset builds from (the Train tab's recipe state): the preset's config, knobs filled from it."""
+    from dqngan.ui.train_tab import recipe_for
+
+    return recipe_for(base, base, "tiny")
+
+
 def _knob_vals(**kv):
     from dqngan.ui import knobs
 
@@ -443,7 +450,7 @@ APP_CASES = [
     ("train: lr_g negative", "train", lambda b, r: (r, b, *_knob_vals(lr_g=-1.0)), "lr_g must be >= 0"),
     ("train: eps_end > eps_start", "train", lambda b, r: (r, b, *_knob_vals(eps_start=0.1, eps_end=0.9)),
      "eps_end must be <= eps_start"),
-    ("reset: n_dirs = 0", "reset", lambda b, r: (r, b, *_knob_vals(n_dirs=0)), "n_dirs"),
+    ("reset: n_dirs = 0", "reset", lambda b, r: (r, _recipe(b), *_knob_vals(n_dirs=0)), "n_dirs"),
     ("pause: nothing of mine", "pause", lambda b, r: (r,), "nothing of yours"),
     ("save: name escapes the folder", "save_checkpoint", lambda b, r: ("../escape", r), "checkpoint name"),
     ("save: empty name", "save_checkpoint", lambda b, r: ("", r), "checkpoint name"),
@@ -451,7 +458,7 @@ APP_CASES = [
     ("load: arbitrary path", "load_checkpoint", lambda b, r: ("/etc/passwd", r), "not one of the listed"),
     ("hub push: bad repo id", "hub_push", lambda b, r: ("not a repo id", "", False, "", r), "invalid repo id"),
     ("hub pull: bad repo id", "hub_pull", lambda b, r: ("a/b/c", "", "", r), "invalid repo id"),
-    ("preset: unknown", "load_preset", lambda b, r: ("huge",), "unknown preset"),
+    ("preset: unknown", "load_preset", lambda b, r: ("huge", r), "unknown preset"),
     ("restore config: not JSON", "restore_config", lambda b, r: ("{not json",), "JSON"),
     ("restore config: out of range", "restore_config", lambda b, r: ('{"width": -1}',), "width"),
 ]

@@ -83,7 +83,7 @@ def everything(c, vals):
     """What a visitor can call (every public endpoint but Train / Step / Reset / Load), outputs in order: the poll
     first, the three Hub calls (all with an empty token field) last."""
     sliders = [0.0] * 16
-    return [poll(c), c.predict(0.6, api_name="/charts"), c.predict(0.6, api_name="/smooth"),
+    return [poll(c), c.predict(0.6, "whole run", api_name="/charts"), c.predict(0.6, "whole run", api_name="/smooth"),
             c.predict(True, api_name="/grid"), c.predict("free", api_name="/locks"), c.predict(1, api_name="/scrub"),
             c.predict(api_name="/gif"), c.predict(3, "none", api_name="/explore_seed"),
             c.predict(3, "none", api_name="/explore_reset"), c.predict("none", api_name="/explore_random"),
@@ -95,7 +95,7 @@ def everything(c, vals):
             c.predict(api_name="/list_checkpoints"), c.predict("b-saved", api_name="/save_checkpoint"),
             c.predict(*vals, api_name="/config_json"), c.predict("{}", api_name="/restore_config"),
             c.predict("tiny", api_name="/load_preset"),
-            c.predict("2. What the Q-values mean", *vals, api_name="/lesson"),
+            c.predict("2. What the Q-values mean", api_name="/lesson"),
             c.predict(api_name="/pause"), c.predict("", api_name="/hub_whoami"),
             c.predict("alice/sessions-private", "", "", api_name="/hub_pull"),
             c.predict("alice/sessions-b", "", False, "", api_name="/hub_push")]
@@ -280,7 +280,8 @@ def test_one_session_cannot_pause_step_reset_or_save_another(app, connect, set_c
     base_steps = reg.base.trainer.step_count
     # a session without a run looks at the shared model, read-only: Pause and live knobs don't touch it
     assert "nothing of yours" in c.predict(api_name="/pause") and "shared model" in poll(c)[0]
-    c.predict(*[0.0042 if k == "lr_g" else getattr(reg.base.trainer.cfg, k) for k in knobs.LIVE], api_name="/set_lr_g")
+    c.predict(*[0.0042 if k == "lr_g" else knobs.value_of(k, reg.base.trainer.cfg.to_dict()) for k in knobs.LIVE],
+              api_name="/set_lr_g")
     assert reg.base.trainer.cfg.lr_g != 0.0042 and own_run(demo, c) is None
     assert "running" in a.predict(api_name="/train")
     assert "running" in b.predict(api_name="/train")
@@ -304,12 +305,12 @@ def test_one_session_cannot_pause_step_reset_or_save_another(app, connect, set_c
     wait_for(lambda: run_a.trainer.status == "paused" and run_a.trainer.step_count == s_a + 3, what="A's 3 steps")
     b_keeps_training("Step")
     # B's own live knob: its notice is B's alone
-    live = {k: getattr(run_b.trainer.cfg, k) for k in knobs.LIVE}
+    live = {k: knobs.value_of(k, run_b.trainer.cfg.to_dict()) for k in knobs.LIVE}
     live["lr_g"] = 0.00123
     b.predict(*live.values(), api_name="/set_lr_g")
     wait_for(lambda: run_b.trainer.cfg.lr_g == 0.00123, what="B's live lr_g")
     assert "lr_g=0.00123" in poll(b)[0]
-    assert "reset" in a.predict(api_name="/reset")
+    assert "reset" in a.predict(api_name="/reset")[0]
     new_a = own_run(demo, a)
     assert new_a is not run_a and new_a is not run_b and own_run(demo, b) is run_b
     b_keeps_training("Reset")
