@@ -28,7 +28,7 @@ POLL_SECONDS = 1.0
 # While a run trains, a viewer's charts redraw at most this often. Each redraw remounts the changed Plotly charts in
 # the browser (gr.Plot draws every new payload into a fresh div): on 2 shared cores that blocked the page's main
 # thread for seconds, and a Pause click showed 10-14 s late. Status, readouts and the grid still follow every second.
-CHART_SECONDS = float(os.environ.get("XCS", 3.0))
+CHART_SECONDS = 3.0
 WINDOWS: dict[str, int | None] = {"whole run": None, "last 2000 steps": 2000, "last 500 steps": 500}
 GRID_SCALE = 2  # the 8x8 grids are sent at 2x, nearest-neighbour, so they stay crisp when shown large
 LOSS = [("d_loss", "D loss"), ("g_loss", "G loss"), ("td_loss", "TD loss (agent, right axis)", "y2")]
