@@ -1,15 +1,20 @@
 """The Explore tab (latent explorer): a seed and a slider per direction move z; the image, Φ and the agent's Q for
-every action follow at once; "agent step" / "agent rollout" let the agent move z (the sliders move with it);
-interpolation between seeds; and the latent map (Φ over a plane of two directions, the agent's path on top).
+every action follow at once; "agent step" / "agent rollout" let the agent move z (the sliders move with it), shown
+beside a seeded random walk with as many moves from the same start (the baseline that tells "helps" from "does
+nothing"); interpolation between seeds; and the latent map (Φ over a plane of two directions, the agent's path on
+top).
 
 It works on whatever run the session looks at (its own, a watched one, or the shared model)."""
 
+import math
 import random
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import gradio as gr
 import numpy as np
+import torch
 
 from ..directions import action_labels
 from . import charts, images, latent
@@ -20,6 +25,10 @@ from .lessons import EXPLAIN
 MAX_SLIDERS = 16  # directions beyond this still move (the agent can use them) but have no slider
 SPAN = 4.0  # slider range in standard deviations
 SCALE = 8  # 28 px digits shown at 224 px
+BIG = 6  # before / after frames: 168 px
+STEP_SCALE = 4  # every step's frame: 112 px
+MAX_STEP_FRAMES = 10  # longer episodes show 10 evenly spaced steps (first and last included): fits ~1200 px at 4x
+AGENT_COLOR, WALK_COLOR = "#0072B2", "#E69F00"  # Okabe-Ito blue / orange (colour-blind safe), also told apart by dash
 ROLLOUT_DELAY = 0.35  # seconds between animation frames
 # Explore / Draw inference shares one queue lane: a few at once (they are small), without starving the trainer.
 EX = {"concurrency_id": "explore", "concurrency_limit": 4}
@@ -44,7 +53,127 @@ def _seed(s: Any) -> int:
 
 
 def new_state(k: int) -> dict:
-    return {"t": 0, "extra": [0.0] * max(0, k - MAX_SLIDERS), "path": [], "phis": []}
+    return {"t": 0, "extra": [0.0] * max(0, k - MAX_SLIDERS), "path": [], "phis": [], "acts": []}
+
+
+def goal_refusal(tr: Any, g: int | None) -> str | None:
+    """Why the agent must not act without a goal, or None. With β > 0 every training episode had a goal digit
+    (env goals=True), so a no-goal state is one the Q-network has never seen: its moves there are arbitrary."""
+    beta = float(tr.cfg.beta_goal)
+    if g is not None or beta <= 0:
+        return None
+    return (f"this agent was trained only with goal digits (β = {beta:g}): pick a goal digit; without one its moves "
+            f"are unreliable")
+
+
+def require_goal(tr: Any, g: int | None) -> None:
+    msg = goal_refusal(tr, g)
+    if msg:
+        raise UserError(msg)
+
+
+# ------------------------------------------------------------------------------------------------ agent vs random walk
+def _r(x: float) -> float | None:
+    return float(f"{x:.4g}") if math.isfinite(x) else None
+
+
+def phi_figure(agent: Sequence[float], walk: Sequence[float]) -> dict:
+    """Φ per step for the agent and the random walk: colour *and* dash and marker tell them apart (a plain dict, as in
+    charts.py)."""
+    def trace(ys: Sequence[float], name: str, color: str, dash: str, symbol: str) -> dict:
+        return {"type": "scatter", "mode": "lines+markers", "x": list(range(len(ys))), "y": [_r(float(y)) for y in ys],
+                "name": name, "line": {"color": color, "width": 3, "dash": dash},
+                "marker": {"color": color, "symbol": symbol, "size": 8}}
+
+    data = [trace(agent, "agent", AGENT_COLOR, "solid", "circle"),
+            trace(walk, "random walk (as many moves)", WALK_COLOR, "dash", "square")] if len(agent) else []
+    # The legend sits under the x-axis title (not on it), as in charts.py.
+    lay = {"height": charts.HEIGHT, "margin": {"l": 50, "r": 10, "t": 10, "b": 95},
+           "xaxis": {"title": {"text": "agent step"}}, "yaxis": {"title": {"text": "Φ"}},
+           "legend": {"orientation": "h", "x": 0, "y": -0.32, "yanchor": "top"}, "hovermode": "x unified",
+           "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(127,127,127,0.06)"}
+    if 0 < len(agent) <= 13:
+        lay["xaxis"]["dtick"] = 1  # whole steps only
+    if not data:
+        lay["xaxis"]["visible"] = lay["yaxis"]["visible"] = False
+        lay["annotations"] = [{"text": "no agent steps yet", "showarrow": False, "xref": "paper", "yref": "paper",
+                               "x": 0.5, "y": 0.5, "font": {"color": "#888"}}]
+    return {"data": data, "layout": lay}
+
+
+def digit_caption(guess: tuple | None, i: int, long: bool = False) -> list[str]:
+    """The reward classifier's digit for frame i as a caption line (none without a classifier)."""
+    if guess is None:
+        return []
+    d, p = int(guess[0][i]), float(guess[1][i])
+    return [f"classifier: {d} ({p:.0%})" if long else f"digit {d} ({p:.0%})"]
+
+
+def _dphi(phis: np.ndarray, i: int) -> str:
+    return f"Φ = {phis[0]:.2f}" if i == 0 else f"ΔΦ = {phis[i] - phis[0]:+.2f}"
+
+
+def step_row(frames: np.ndarray, phis: np.ndarray, acts: Sequence[int], labels: Sequence[str], guess: tuple | None,
+             name: str) -> np.ndarray:
+    """A named row of every step's frame at 4x, with t, the move, ΔΦ from the start and the digit under each."""
+    n = len(frames)
+    idx = list(range(n)) if n <= MAX_STEP_FRAMES else sorted(set(np.linspace(0, n - 1, MAX_STEP_FRAMES).round()
+                                                                         .astype(int).tolist()))
+    tiles = []
+    for i in idx:
+        move = "start" if i == 0 else labels[int(acts[i - 1])]
+        cap = [f"t={i} {move}", _dphi(phis, i), *digit_caption(guess, i)]
+        tiles.append(images.tile(frames[i], STEP_SCALE, caption=cap, size=12))
+    row = images.side(tiles, gap=6)
+    skipped = f" ({len(idx)} of its {n} frames, evenly spaced)" if n > MAX_STEP_FRAMES else ""
+    return np.concatenate([images.heading(name + skipped, row.shape[1]), row])
+
+
+def compare(tr: Any, g: int | None, agent_z: torch.Tensor, agent_acts: Sequence[int], walk_acts: Sequence[int],
+            lead: Sequence[tuple[np.ndarray, str]] = (), start_title: str = "start") -> dict:
+    """The agent's path next to a random walk from the same start, as pictures, a Φ chart and a sentence.
+
+    agent_z: (n + 1, z_dim) latents, the start first; agent_acts / walk_acts: the n actions of each (step-aligned, see
+    latent.shadow_walk). lead: extra (28x28 frame, title) tiles before the start (Draw's drawing). Returns big (start,
+    agent's last, walk's last frame at 6x), steps (both paths at 4x), fig, summary, agent_phi, walk_phi."""
+    agent_z = agent_z.detach().float().cpu()
+    walk_z = latent.walk_z(agent_z[:1], walk_acts, latent.directions(tr), tr.cfg.delta)
+    n = len(agent_z)
+    both = torch.cat([agent_z, walk_z[1:]])  # the shared start once: both series start at exactly the same Φ
+    pics = tr.generate(both).numpy()
+    phi = latent.potential(tr, both, g).astype(np.float64)
+    lead_pics = np.stack([f for f, _ in lead]) if lead else np.zeros((0, 28, 28), np.uint8)
+    guess_all = latent.guess_digits(tr, np.concatenate([lead_pics, pics]))
+    lg = None if guess_all is None else tuple(a[:len(lead)] for a in guess_all)
+    guess = None if guess_all is None else tuple(a[len(lead):] for a in guess_all)
+    a_pics, w_pics = pics[:n], np.concatenate([pics[:1], pics[n:]])
+    a_phi, w_phi = phi[:n], np.concatenate([phi[:1], phi[n:]])
+    ag = None if guess is None else tuple(a[:n] for a in guess)
+    wg = None if guess is None else tuple(np.concatenate([a[:1], a[n:]]) for a in guess)
+    moves = sum(1 for a in agent_acts if int(a) != 0)
+    tiles = [images.tile(f, BIG, t, digit_caption(lg, i, True)) for i, (f, t) in enumerate(lead)]
+    tiles.append(images.tile(a_pics[0], BIG, start_title, [_dphi(a_phi, 0), *digit_caption(ag, 0, True)]))
+    after = f"after {moves} move{'s' * (moves != 1)}"
+    if n > 1:
+        tiles.append(images.tile(a_pics[-1], BIG, "agent",
+                                 [after, _dphi(a_phi, n - 1), *digit_caption(ag, n - 1, True)]))
+        tiles.append(images.tile(w_pics[-1], BIG, "random walk",
+                                 [after, _dphi(w_phi, n - 1), *digit_caption(wg, n - 1, True)]))
+    big = images.stack([images.side(tiles, gap=12)])
+    steps = summary = None
+    if n > 1:
+        labels = action_labels(latent.directions(tr).shape[0])
+        steps = images.stack([step_row(a_pics, a_phi, agent_acts, labels, ag, "agent"),
+                              step_row(w_pics, w_phi, walk_acts, labels, wg, "random walk (seeded, as many moves)")],
+                             gap=14)
+        da, dw = a_phi[-1] - a_phi[0], w_phi[-1] - w_phi[0]
+        verdict = ("the agent beat this random walk" if da > dw + 1e-6 else
+                   "this random walk did as well or better")
+        verdict += "; one start proves little: try other seeds"
+        summary = (f"after {moves} move{'s' * (moves != 1)}: **agent ΔΦ = {da:+.3f}**, **random walk ΔΦ = {dw:+.3f}** "
+                   f"(same start, as many random moves; {verdict})")
+    return {"big": big, "steps": steps, "fig": phi_figure(a_phi, w_phi), "summary": summary,
+            "agent_phi": a_phi.tolist(), "walk_phi": w_phi.tolist()}
 
 
 def build(ctx: AppContext) -> dict:
@@ -63,8 +192,9 @@ def build(ctx: AppContext) -> dict:
     state = gr.State(new_state(k0))
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
-            img = gr.Image(label="G(z)", elem_id="explore-image", format="png", image_mode="L", interactive=False,
-                           height=260, buttons=["download"])
+            gr.Markdown("**G(z)** at the seed plus the sliders")
+            img = gr.Image(show_label=False, elem_id="explore-image", format="png", image_mode="L",
+                           interactive=False, height=260, buttons=["download"])
             info = gr.Markdown("", elem_id="explore-info")
             with gr.Row():
                 step_btn = gr.Button("🤖 agent step", elem_id="agent-step-btn", variant="primary")
@@ -80,10 +210,18 @@ def build(ctx: AppContext) -> dict:
             for i in range(MAX_SLIDERS):
                 sliders.append(gr.Slider(-SPAN, SPAN, value=0, step=0.05, label=f"d{i + 1}",
                                          elem_id=f"explore-d{i + 1}", visible=i < k0, min_width=180))
+    # Labels kept outside the pictures (a gr.Image label floats over its top-left corner, i.e. over the first frame).
     with gr.Row():
-        traj = gr.Image(label="trajectory: one frame per agent step", elem_id="explore-traj", format="png",
-                        image_mode="L", interactive=False, height=110)
-        traj_plot = gr.Plot(label="potential Φ per agent step", elem_id="explore-traj-plot")
+        with gr.Column(scale=1, min_width=300):
+            gr.Markdown("**before → after**: the start, the agent's last frame, and a random walk's with as many moves "
+                        "(ΔΦ from the start and the reward classifier's digit under each)")
+            traj = gr.Image(show_label=False, elem_id="explore-traj", format="png", image_mode="L",
+                            interactive=False, buttons=["download"])
+        traj_plot = gr.Plot(label="potential Φ per step: agent (blue, solid) vs random walk (orange, dashed)",
+                            elem_id="explore-traj-plot")
+    gr.Markdown("**every step**: the agent (top row) and the random walk (bottom row)")
+    steps_img = gr.Image(show_label=False, elem_id="explore-steps", format="png", image_mode="L", interactive=False,
+                         buttons=["download"])
 
     with gr.Accordion("interpolate between two seeds", open=False):
         with gr.Row():
@@ -91,8 +229,9 @@ def build(ctx: AppContext) -> dict:
             seed_b = gr.Number(1, label="seed B", precision=0, minimum=0, elem_id="interp-b")
             n_frames = gr.Slider(3, 16, value=10, step=1, label="frames", elem_id="interp-n")
             interp_btn = gr.Button("interpolate", elem_id="interp-btn")
-        interp_img = gr.Image(label="raw (top) and agent-refined (bottom)", elem_id="interp-image", format="png",
-                              image_mode="L", interactive=False)
+        gr.Markdown("raw (top) and agent-refined (bottom)")
+        interp_img = gr.Image(show_label=False, elem_id="interp-image", format="png", image_mode="L",
+                              interactive=False)
 
     with gr.Accordion("latent map: Φ over the plane of two directions through z", open=False):
         with gr.Row():
@@ -125,18 +264,24 @@ def build(ctx: AppContext) -> dict:
                 f"agent would pick **{labels[best]}** (Q = {q[best]:.3f})")
         if g is not None and tr.cfg.beta_goal <= 0:
             text += "  \n(β = 0 in this run, so the goal digit changes the agent's input but not Φ)"
+        refusal = goal_refusal(tr, g)
+        if refusal:
+            text += f"  \n⚠️ **{refusal[0].upper() + refusal[1:]}.** The agent buttons wait for a goal."
         if chosen_note:
             text += "  \n" + chosen_note
         return im, charts.to_plot(charts.q_bar_figure(labels, q)), text, phi
 
-    def traj_outputs(tr: Any, s: int, st: dict) -> tuple:
-        if not st["path"]:
-            return None, charts.to_plot(charts.trajectory_figure([]))
-        zs = [latent.z_at(tr, s, np.array(a)) for a in st["path"]]
-        import torch
-        frames = tr.generate(torch.cat(zs)).numpy()
-        return (images.upscale(images.strip(frames[-16:]), 2),
-                charts.to_plot(charts.trajectory_figure(st["phis"], "Φ")))
+    def traj_outputs(tr: Any, s: int, st: dict, g: int | None) -> tuple:
+        """(before/after picture, Φ chart, every-step picture, summary) of the path so far and its random walk."""
+        path = st["path"]
+        if not path:
+            return None, charts.to_plot(phi_figure([], [])), None, None
+        acts = [int(a) for a in st.get("acts", [])]
+        if len(acts) != len(path) - 1:  # a state from before actions were recorded: count every step as a move
+            acts = [1] * (len(path) - 1)
+        walk = latent.shadow_walk(acts, len(path[0]), s)  # seeded by the seed: the same walk on every replay
+        c = compare(tr, g, torch.cat([latent.z_at(tr, s, np.array(a)) for a in path]), acts, walk)
+        return c["big"], charts.to_plot(c["fig"]), c["steps"], c["summary"]
 
     def slider_updates(alphas: np.ndarray, k: int) -> list:
         return [gr.update(value=float(np.clip(alphas[i], -SPAN, SPAN)), visible=True) if i < k
@@ -159,7 +304,7 @@ def build(ctx: AppContext) -> dict:
                  api_visibility="undocumented")
     goal.input(render, **render_io, api_name="explore_render", show_progress="hidden", **EX)
 
-    reset_outs = [img, q_plot, info, state, traj, traj_plot, *sliders]
+    reset_outs = [img, q_plot, info, state, traj, traj_plot, *sliders, steps_img]  # new outputs go last: API order
 
     @guard(len(reset_outs))
     def restart(s: Any, g: Any, request: gr.Request) -> tuple:
@@ -172,9 +317,9 @@ def build(ctx: AppContext) -> dict:
         s = _seed(s)
         alphas = np.zeros(k)
         im, qp, text, phi = view(tr, s, alphas, st, _goal(g))
-        st["path"], st["phis"] = [alphas.tolist()], [phi]
-        strip, tp = traj_outputs(tr, s, st)
-        return (im, qp, text, st, strip, tp, *slider_updates(alphas, k))
+        st["path"], st["phis"], st["acts"] = [alphas.tolist()], [phi], []
+        big, tp, steps, _ = traj_outputs(tr, s, st, _goal(g))
+        return (im, qp, text, st, big, tp, *slider_updates(alphas, k), steps)
 
     seed.submit(restart, [seed, goal], reset_outs, api_name="explore_seed", **EX)
     back.click(restart, [seed, goal], reset_outs, api_name="explore_reset", **EX)
@@ -186,7 +331,7 @@ def build(ctx: AppContext) -> dict:
 
     rnd.click(random_seed, [goal], [seed, *reset_outs], api_name="explore_random", **EX)
 
-    step_outs = [img, q_plot, info, state, traj, traj_plot, *sliders, dir_a, dir_b]
+    step_outs = [img, q_plot, info, state, traj, traj_plot, *sliders, dir_a, dir_b, steps_img]
 
     def map_axes(st: dict) -> tuple:
         """Point the latent map at the two directions the agent moved along most (so its path shows on the map)."""
@@ -200,12 +345,13 @@ def build(ctx: AppContext) -> dict:
     def one_step(tr: Any, s: int, g: int | None, alphas: np.ndarray, st: dict) -> tuple[tuple, bool]:
         if st["t"] >= tr.cfg.horizon:
             im, qp, text, _ = view(tr, s, alphas, st, g, "the episode is over (t = T): press 'back to the seed'")
-            return (im, qp, text, st, *traj_outputs(tr, s, st), *slider_updates(alphas, len(alphas)),
-                    gr.skip(), gr.skip()), True
+            big, tp, steps, _ = traj_outputs(tr, s, st, g)
+            return (im, qp, text, st, big, tp, *slider_updates(alphas, len(alphas)), gr.skip(), gr.skip(), steps), True
         if not st["path"]:
-            st = dict(st, path=[alphas.tolist()], phis=[float(latent.potential(tr, latent.z_at(tr, s, alphas), g)[0])])
+            st = dict(st, path=[alphas.tolist()], acts=[],
+                      phis=[float(latent.potential(tr, latent.z_at(tr, s, alphas), g)[0])])
         a, label, _, new = latent.greedy_move(tr, alphas, s, st["t"], g)
-        st = dict(st, t=st["t"] + 1)
+        st = dict(st, t=st["t"] + 1, acts=list(st.get("acts", [])) + [a])
         if len(new) > MAX_SLIDERS:
             st["extra"] = new[MAX_SLIDERS:].tolist()
         clipped = bool(np.any(np.abs(new[:MAX_SLIDERS]) > SPAN))
@@ -215,14 +361,17 @@ def build(ctx: AppContext) -> dict:
             note += f" (beyond ±{SPAN}σ: the slider shows the edge, z keeps the true value)"
         st["path"] = st["path"] + [new.tolist()]
         st["phis"] = st["phis"] + [phi]
-        text = text + "  \n" + note
-        return (im, qp, text, st, *traj_outputs(tr, s, st), *slider_updates(new, len(new)), *map_axes(st)), a == 0
+        big, tp, steps, summary = traj_outputs(tr, s, st, g)
+        text = text + "  \n" + note + ("  \n" + summary if summary else "")
+        return (im, qp, text, st, big, tp, *slider_updates(new, len(new)), *map_axes(st), steps), a == 0
 
     @guard(len(step_outs))
     def agent_step(request: gr.Request, s: Any, g: Any, st: dict, *vals: Any) -> tuple:
         tr = trainer_of(request)
+        g = _goal(g)
+        require_goal(tr, g)
         alphas = alphas_of(vals, st, latent.directions(tr).shape[0])
-        out, _ = one_step(tr, _seed(s), _goal(g), alphas, st)
+        out, _ = one_step(tr, _seed(s), g, alphas, st)
         return out
 
     step_btn.click(agent_step, [seed, goal, state, *sliders], step_outs, api_name="agent_step",
@@ -232,6 +381,7 @@ def build(ctx: AppContext) -> dict:
     def agent_rollout(request: gr.Request, s: Any, g: Any, st: dict, *vals: Any) -> Any:
         tr = trainer_of(request)
         s, g = _seed(s), _goal(g)
+        require_goal(tr, g)
         alphas = alphas_of(vals, st, latent.directions(tr).shape[0])
         for _ in range(tr.cfg.horizon):
             out, stopped = one_step(tr, s, g, alphas, st)
@@ -248,7 +398,6 @@ def build(ctx: AppContext) -> dict:
     # ------------------------------------------------------------------------------------------------ interpolate
     @guard(1)
     def interpolate(a: Any, b: Any, n: Any, g: Any, request: gr.Request) -> np.ndarray:
-        import torch
         tr = trainer_of(request)
         n = int(n or 10)
         if not 2 <= n <= 32:
@@ -256,6 +405,7 @@ def build(ctx: AppContext) -> dict:
         z_dim = tr.cfg.z_dim
         zs = latent.slerp(latent.seed_z(z_dim, _seed(a)), latent.seed_z(z_dim, _seed(b)), n)
         gl = _goal(g)
+        require_goal(tr, gl)  # the refined row would be the agent acting without the goal it always had
         goal_t = None if gl is None else torch.full((n,), gl, dtype=torch.long, device=tr.device)
         raw = tr.generate(zs).numpy()
         refined = tr.generate(zs, refine=True, goal=goal_t).numpy()
@@ -315,4 +465,4 @@ def build(ctx: AppContext) -> dict:
         return (gr.update(choices=choices, value="d1"), gr.update(choices=choices, value=choices[min(1, k - 1)]),
                 *restart(s, g, request))
 
-    return {"sync": sync, "sync_inputs": [seed, goal, state], "sync_outputs": sync_outs}
+    return {"sync": sync, "sync_inputs": [seed, goal, state], "sync_outputs": sync_outs, "seed": seed, "goal": goal}

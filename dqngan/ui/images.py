@@ -1,16 +1,18 @@
-"""Pictures for the UI: raw | refined grid pairs, frame strips, the training-timeline GIF, mosaics as data URIs, and
-turning a sketch into a 28x28 digit."""
+"""Pictures for the UI: raw | refined grid pairs, frame strips, captioned frames (the Explore / Draw before-after
+views), the training-timeline GIF, mosaics as data URIs, and turning a sketch into a 28x28 digit."""
 
 from __future__ import annotations
 
 import base64
+import functools
+import importlib.util
 import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from ..plots import grid_image, side_by_side
 
@@ -44,6 +46,75 @@ def rows(*strips_: np.ndarray, gap: int = 4, value: int = 96) -> np.ndarray:
         if i < len(strips_) - 1:
             out.append(np.full((gap, w), value, dtype=np.uint8))
     return np.concatenate(out)
+
+
+# ------------------------------------------------------------------------------------------------ captioned frames
+PAPER, INK = 255, 0  # captions: black on white, whatever the page theme (the frames themselves are white on black)
+ASCII = {"Δ": "d", "Φ": "Phi", "−": "-", "→": "->", "·": "|", "…": "..."}
+
+
+@functools.lru_cache(maxsize=8)
+def font(size: int) -> tuple[Any, bool]:
+    """(font, has Greek): DejaVu Sans ships with matplotlib (a requirement) and draws Δ and Φ; PIL's built-in font
+    draws them as boxes, so text is then spelled in ASCII."""
+    try:
+        spec = importlib.util.find_spec("matplotlib")
+        root = Path(next(iter(spec.submodule_search_locations)))  # type: ignore[union-attr]
+        return ImageFont.truetype(str(root / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"), size), True
+    except Exception:  # no matplotlib / no FreeType: fall back to what PIL has
+        try:
+            return ImageFont.load_default(size=size), False
+        except TypeError:  # Pillow < 10.1 has only the fixed bitmap font
+            return ImageFont.load_default(), False
+
+
+def text_band(lines: Sequence[str], width: int, size: int = 13) -> np.ndarray:
+    """Lines of text, centred, on a white band `width` pixels wide (cut with … if too long)."""
+    f, greek = font(size)
+    lines = [ln if greek else "".join(ASCII.get(c, c) for c in ln) for ln in lines]
+    line_h = size + 4
+    img = Image.new("L", (width, line_h * len(lines) + 2), PAPER)
+    draw = ImageDraw.Draw(img)
+    for i, ln in enumerate(lines):
+        while ln and draw.textlength(ln, font=f) > width - 2:
+            ln = ln[:-2] + ("…" if greek else ".")
+        x = max(0, (width - draw.textlength(ln, font=f)) / 2)
+        draw.text((x, 1 + i * line_h), ln, font=f, fill=INK)
+    return np.asarray(img)
+
+
+def tile(frame: np.ndarray, scale: int, title: str = "", caption: Sequence[str] = (), size: int = 13) -> np.ndarray:
+    """One frame upscaled, an optional title above and caption lines below it (outside the digit, never over it)."""
+    f = upscale(np.asarray(frame, dtype=np.uint8), scale)
+    parts = ([text_band([title], f.shape[1], size + 1)] if title else []) + [f]
+    if caption:
+        parts.append(text_band(list(caption), f.shape[1], size))
+    return np.concatenate(parts)
+
+
+def side(tiles: Sequence[np.ndarray], gap: int = 10) -> np.ndarray:
+    """Tiles left to right on white, bottom-padded to the tallest."""
+    h = max(t.shape[0] for t in tiles)
+    out: list[np.ndarray] = []
+    for i, t in enumerate(tiles):
+        out.append(np.pad(t, ((0, h - t.shape[0]), (0, 0)), constant_values=PAPER))
+        if i < len(tiles) - 1:
+            out.append(np.full((h, gap), PAPER, dtype=np.uint8))
+    return np.concatenate(out, axis=1)
+
+
+def stack(blocks: Sequence[np.ndarray], gap: int = 8, margin: int = 6) -> np.ndarray:
+    """Blocks top to bottom on white (right-padded to the widest), with a white margin all round."""
+    return np.pad(rows(*blocks, gap=gap, value=PAPER), margin, constant_values=PAPER)
+
+
+def heading(text: str, width: int, size: int = 14) -> np.ndarray:
+    """A left-aligned line of text (a row's name in a picture)."""
+    f, greek = font(size)
+    text = text if greek else "".join(ASCII.get(c, c) for c in text)
+    img = Image.new("L", (width, size + 6), PAPER)
+    ImageDraw.Draw(img).text((2, 2), text, font=f, fill=INK)
+    return np.asarray(img)
 
 
 def data_uri(img: np.ndarray) -> str:

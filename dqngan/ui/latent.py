@@ -1,6 +1,7 @@
 """Latent-space maths for the Explore and Draw tabs, on a Trainer's public API only (generate, refine, score,
-q_values, directions): z from a seed and slider offsets, Q at z, one greedy agent move, the
-potential Φ over a plane, interpolation, and projecting a drawing into z.
+q_values, directions): z from a seed and slider offsets, Q at z, one greedy agent move, the seeded random-walk
+baseline, the reward classifier's digit guess, the potential Φ over a plane, interpolation, and projecting a drawing
+into z.
 
 Everything runs under torch.no_grad except the projection, which optimises z through a private copy of G (the live
 G_ema is updated in place by training, which would invalidate autograd's saved tensors mid-backward).
@@ -9,14 +10,21 @@ G_ema is updated in place by training, which would invalidate autograd's saved t
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+import logging
+import threading
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
 
 from ..data import to_float
-from ..directions import action_labels
+from ..directions import action_labels, action_moves
 from ..trainer import Trainer
+
+log = logging.getLogger(__name__)
+WALK_BLOCK = 256  # random-walk actions are drawn in blocks of this many (config caps horizon at 256)
+_classifiers: dict[str, torch.nn.Module | None] = {}  # device -> the reward classifier (None: its file is missing)
+_classifiers_lock = threading.Lock()
 
 
 def goal_tensor(goal: int | None, n: int, device: torch.device) -> torch.Tensor:
@@ -60,11 +68,83 @@ def greedy_move(trainer: Trainer, alphas: np.ndarray, seed: int, t: int, goal: i
     a = int(np.argmax(q))
     k = directions(trainer).shape[0]
     labels = action_labels(k)
+    return a, labels[a], q, move(alphas, a, trainer.cfg.delta)
+
+
+def move(alphas: np.ndarray, a: int, delta: float) -> np.ndarray:
+    """The slider offsets after action a (a copy): action 2i+1 is +delta along d_i, 2i+2 is -delta, 0 is stop."""
     new = np.array(alphas, dtype=np.float64)
-    if a > 0:  # action 2i+1 is +delta along d_i, 2i+2 is -delta
+    if a > 0:
         i, sign = (a - 1) // 2, (1.0 if a % 2 == 1 else -1.0)
-        new[i] += sign * trainer.cfg.delta
-    return a, labels[a], q, new
+        new[i] += sign * delta
+    return new
+
+
+def random_actions(k: int, n: int, seed: int) -> list[int]:
+    """n uniformly random non-stop actions (1..2k) from a seeded generator: the baseline the agent is compared with.
+
+    Drawn in fixed blocks, so the first m actions are the same for every n >= m: the walk grows step by step with
+    the agent's animation instead of being redrawn."""
+    rng = np.random.default_rng([int(seed), 0x5EED])
+    out: list[int] = []
+    while len(out) < n:
+        out += [int(a) for a in rng.integers(1, 2 * k + 1, size=WALK_BLOCK)]
+    return out[:n]
+
+
+def shadow_walk(agent_actions: Sequence[int], k: int, seed: int) -> list[int]:
+    """A random action wherever the agent moved, stop wherever it stopped: the same number of moves, step-aligned with
+    the agent (so both Φ curves have one point per agent step)."""
+    rnd = iter(random_actions(k, sum(1 for a in agent_actions if int(a) != 0), seed))
+    return [next(rnd) if int(a) != 0 else 0 for a in agent_actions]
+
+
+def walk_alphas(start: np.ndarray, actions: Sequence[int], delta: float) -> list[np.ndarray]:
+    """Slider offsets along a sequence of actions: the start and one entry per action."""
+    out = [np.array(start, dtype=np.float64)]
+    for a in actions:
+        out.append(move(out[-1], int(a), delta))
+    return out
+
+
+def walk_z(z0: torch.Tensor, actions: Sequence[int], dirs: torch.Tensor, delta: float) -> torch.Tensor:
+    """(len(actions) + 1, z_dim) latents along a sequence of actions from z0 (1, z_dim), on the CPU."""
+    z0 = z0.detach().float().cpu().reshape(1, -1)
+    if not len(actions):
+        return z0
+    steps = action_moves(torch.as_tensor([int(a) for a in actions], dtype=torch.long), dirs.float().cpu(), delta)
+    return torch.cat([z0, z0 + steps.cumsum(0)])
+
+
+def reward_classifier(trainer: Trainer) -> torch.nn.Module | None:
+    """The classifier behind the goal reward: the trainer's own (β > 0), else loaded once per device; None (logged
+    once) if its file is missing, and the UI then shows no digit guesses."""
+    own = getattr(trainer, "reward_classifier", None)
+    if own is not None:
+        return own
+    key = str(trainer.device)
+    with _classifiers_lock:
+        if key not in _classifiers:
+            from ..metrics import load_classifier
+            try:
+                _classifiers[key] = load_classifier("reward", trainer.device)
+            except (FileNotFoundError, ValueError, OSError, RuntimeError) as exc:
+                log.warning("no digit guesses in the explorer: %s", exc)
+                _classifiers[key] = None
+        return _classifiers[key]
+
+
+def guess_digits(trainer: Trainer, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The reward classifier's digit and its probability for each uint8 (N, 28, 28) frame; None without one."""
+    clf = reward_classifier(trainer)
+    if clf is None or len(frames) == 0:
+        return None
+    from ..metrics import batched
+
+    logits = batched(clf, "forward", torch.as_tensor(np.asarray(frames, dtype=np.uint8)), trainer.device)
+    p = torch.softmax(logits.float(), dim=1)
+    conf, digit = p.max(dim=1)
+    return digit.numpy(), conf.numpy()
 
 
 def rollout(trainer: Trainer, alphas: np.ndarray, seed: int, goal: int | None, t0: int = 0
