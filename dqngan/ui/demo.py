@@ -15,8 +15,8 @@ from .context import AppContext, find_shipped
 log = logging.getLogger(__name__)
 
 CSS = """
-#sample-grid img, #explore-image img, #explore-traj img, #interp-image img, #draw-frames img {
-  image-rendering: pixelated; }
+#sample-grid img, #explore-image img, #explore-traj img, #explore-steps img, #interp-image img, #draw-frames img,
+#draw-step-frames img, #gif-file img { image-rendering: pixelated; }
 #status { min-height: 3.2em; }
 .readouts { display: flex; flex-wrap: wrap; gap: 6px; }
 .readout { flex: 1 1 90px; text-align: center; padding: 4px 6px; border-radius: 6px;
@@ -27,12 +27,12 @@ CSS = """
 .chart-text { font-size: 0.9em; min-height: 1.4em; }
 /* Presentation layout (?layout=present or the Classroom checkbox): the lesson text in a left sidebar, no knobs or
    explainers, so the buttons, readouts, sample grid and two key charts fit above the fold at 1280x720. */
-body.present #app-intro, body.present #knob-col, body.present .explain, body.present #chart-window-row,
-body.present footer { display: none !important; }
+body.present #app-intro, body.present #knob-col, body.present .explain, body.present #chart-controls,
+body.present #step-n, body.present .chart-text, body.present footer { display: none !important; }
 body.present #classroom { position: fixed; left: 0; top: 0; bottom: 0; width: 26vw; overflow-y: auto; z-index: 20;
   background: var(--background-fill-primary); border-right: 1px solid var(--border-color-primary); }
 body.present .gradio-container { margin-left: 26vw !important; max-width: 74vw !important; padding-top: 0 !important; }
-body.present #sample-grid img { max-height: 240px; }
+body.present .readout { padding: 1px 4px; }
 body.present .readout-value { font-size: 1.5em; }
 """
 # Tooltips on the knobs that lock while training (Gradio has no tooltip parameter; a title attribute does it), alt
@@ -60,7 +60,10 @@ JS = """
 ALT = {"sample-grid": "64 digits drawn from the same fixed noise: raw samples on the left, agent-refined on the right",
        "gif-file": "the sample grid over the whole training timeline, animated",
        "explore-image": "the digit G draws at the current latent z",
-       "explore-traj": "frames of the agent's rollout, one per move",
+       "explore-traj": "the start digit, the agent's last frame and the random walk's last frame, with the change "
+                       "in the potential and the classifier's digit under each",
+       "explore-steps": "every step of the agent's rollout (top row) and of the random walk from the same start",
+       "draw-step-frames": "every step of the agent's moves from your projected drawing, and of a random walk",
        "interp-image": "interpolation between two seeds: raw on top, agent-refined below",
        "draw-frames": "your drawing, its projection into the latent space, then the agent's moves"}
 

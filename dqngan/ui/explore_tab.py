@@ -185,7 +185,7 @@ def build(ctx: AppContext) -> dict:
     k0 = ctx.base_config().n_dirs
     with gr.Row():
         seed = gr.Number(0, label="seed", precision=0, minimum=0, elem_id="explore-seed", scale=2)
-        rnd = gr.Button("🎲 random seed", elem_id="explore-random", scale=1)
+        rnd = gr.Button("random seed", elem_id="explore-random", scale=1)
         goal = gr.Dropdown(GOALS, value="none", label="goal digit (used when β > 0)", elem_id="explore-goal",
                            scale=1)
         back = gr.Button("↺ back to the seed", elem_id="explore-reset", scale=1)
@@ -197,8 +197,8 @@ def build(ctx: AppContext) -> dict:
                            interactive=False, height=260, buttons=["download"])
             info = gr.Markdown("", elem_id="explore-info")
             with gr.Row():
-                step_btn = gr.Button("🤖 agent step", elem_id="agent-step-btn", variant="primary")
-                roll_btn = gr.Button("🤖▶ agent rollout", elem_id="agent-rollout-btn")
+                step_btn = gr.Button("agent step ▸", elem_id="agent-step-btn", variant="primary")
+                roll_btn = gr.Button("agent rollout ▶", elem_id="agent-rollout-btn")
         with gr.Column(scale=2):
             q_plot = gr.Plot(label="agent's Q-value for every action at this z (red = its choice)",
                              elem_id="explore-q-plot")
@@ -356,7 +356,7 @@ def build(ctx: AppContext) -> dict:
             st["extra"] = new[MAX_SLIDERS:].tolist()
         clipped = bool(np.any(np.abs(new[:MAX_SLIDERS]) > SPAN))
         im, qp, text, phi = view(tr, s, new, st, g)
-        note = "🛑 the agent chose **stop**: it expects no move to raise Φ" if a == 0 else f"moved **{label}**"
+        note = "■ the agent chose **stop**: it expects no move to raise Φ" if a == 0 else f"moved **{label}**"
         if clipped:
             note += f" (beyond ±{SPAN}σ: the slider shows the edge, z keeps the true value)"
         st["path"] = st["path"] + [new.tolist()]

@@ -13,7 +13,7 @@ import gradio as gr
 
 from ..config import LIVE_KEYS, PRESETS, Config, ConfigError, make_config
 
-LOCK_NOTE = ("🔒 Greyed-out knobs change the networks, the data or the environment, so they are locked while "
+LOCK_NOTE = ("Greyed-out knobs change the networks, the data or the environment, so they are locked while "
              "training. Pause, then Reset to start a new run with new values. Knobs marked *live* change at once.")
 LOCK_TIP = "Locked while training: this knob changes the networks, data or environment. Pause, then Reset to apply."
 

@@ -51,10 +51,10 @@ def build(ctx: AppContext, status: Any) -> dict:
                                   allow_custom_value=False)
             with gr.Row():
                 refresh = gr.Button("⟳ Refresh", elem_id="ckpt-refresh")
-                load = gr.Button("📂 Load selected", elem_id="ckpt-load", variant="primary")
+                load = gr.Button("Load selected", elem_id="ckpt-load", variant="primary")
             with gr.Row():
                 name = gr.Textbox(label="save as (name)", placeholder="my-run", elem_id="ckpt-name")
-                save = gr.Button("💾 Save current run", elem_id="ckpt-save")
+                save = gr.Button("Save current run", elem_id="ckpt-save")
         with gr.Column():
             gr.Markdown("### Hugging Face Hub")
             repo = gr.Textbox(label="repo id", placeholder="your-name/dqngan-mnist", elem_id="hub-repo")
@@ -64,7 +64,7 @@ def build(ctx: AppContext, status: Any) -> dict:
             token = gr.Textbox(label="token (used for this click only; never logged or saved)", type="password",
                                elem_id="hub-token")
             with gr.Row():
-                login = gr.Button("🔑 Check token", elem_id="hub-login")
+                login = gr.Button("Check token", elem_id="hub-login")
                 push = gr.Button("⬆ Push current run", elem_id="hub-push")
                 pull = gr.Button("⬇ Pull and load", elem_id="hub-pull")
     msg = gr.Markdown("", elem_id="models-msg")
@@ -90,7 +90,7 @@ def build(ctx: AppContext, status: Any) -> dict:
         if len(existing) >= MAX_SAVED and not (root / n).exists():
             raise UserError(f"the save folder already holds {MAX_SAVED} checkpoints; overwrite one (reuse its name)")
         path = save_checkpoint(run.trainer, root / n)
-        return f"💾 saved step {run.trainer.step_count} to `{ctx.rel(path)}`", gr.update(
+        return f"saved step {run.trainer.step_count} to `{ctx.rel(path)}`", gr.update(
             choices=ctx.local_checkpoints(), value=ctx.rel(path))
 
     save.click(do_save, [name], [msg, listing], api_name="save_checkpoint")
@@ -100,7 +100,7 @@ def build(ctx: AppContext, status: Any) -> dict:
         reg.unwatch(sid)
         run = reg.own(sid, lambda: ctx.from_checkpoint(path, label=label, with_data=True), replace=True)
         reg.session(sid).notice = f"loaded {label}: press Train to continue it"
-        return f"📂 loaded {label} at step {run.trainer.step_count}; it is now your run (Train tab)"
+        return f"loaded {label} at step {run.trainer.step_count}; it is now your run (Train tab)"
 
     @guard(2, on_error=lambda m: (f"⚠️ {m}", gr.skip()))
     def do_load(shown: str, request: gr.Request) -> tuple:
@@ -115,7 +115,7 @@ def build(ctx: AppContext, status: Any) -> dict:
     def do_login(tok: str) -> str:
         hub = _hub()
         try:
-            return f"🔑 token OK: logged in as **{hub.whoami(_token(tok))}**"
+            return f"token OK: logged in as **{hub.whoami(_token(tok))}**"
         except hub.HubError as e:
             raise UserError(str(e)) from None
 

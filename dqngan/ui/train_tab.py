@@ -178,7 +178,13 @@ def grid_at(run: Run, step: int | None = None) -> tuple[int, str]:
     else:
         before = [g for g in grids if g[0] <= step]
         g = before[-1] if before else grids[0]
-    return g[0], _png(run, f"step{g[0]}", lambda: images.upscale(images.grid_pair(g[1], g[2]), GRID_SCALE))
+    return g[0], _png(run, f"step{g[0]}", lambda: images.upscale(_grid_image(g[1], g[2]), GRID_SCALE))
+
+
+def _grid_image(raw: np.ndarray, refined: np.ndarray) -> np.ndarray:
+    """raw | refined; raw alone (twice as large) when the agent had not acted yet (the trainer then records the same
+    array twice), as in a GAN-only lesson."""
+    return images.grid_image(raw) if refined is raw else images.grid_pair(raw, refined)
 
 
 def _png(run: Run, tag: str, make: Any) -> str:
@@ -207,7 +213,7 @@ def _drawn_grid(run: Run) -> np.ndarray:
     z = t.fixed_z  # the run's own fixed noise (restored from its checkpoint): the grids recorded later use it too
     raw = t.generate(z).numpy()
     refined = t.generate(z, refine=True).numpy() if run.snap.get("agent_steps") else raw
-    return images.upscale(images.grid_pair(raw, refined), GRID_SCALE)
+    return images.upscale(_grid_image(raw, refined), GRID_SCALE)
 
 
 # ---------------------------------------------------------------------------------------------------- recipes
@@ -269,7 +275,7 @@ def build(ctx: AppContext) -> TrainTab:
                         if k.group == group:
                             widgets[k.key] = knobs.make_widget(k, knobs.value_of(k.key, base_cfg.to_dict()))
         with gr.Column(scale=3, elem_id="chart-col"):
-            with gr.Row():
+            with gr.Row(elem_id="chart-controls"):
                 smoothing = gr.Slider(0, 0.99, value=0.6, step=0.01, label="smoothing (TensorBoard-style EMA)",
                                       elem_id="smoothing", scale=3)
                 win = gr.Radio(list(WINDOWS), value="whole run", label="x-axis", elem_id="chart-window", scale=2)
@@ -346,7 +352,8 @@ def build(ctx: AppContext) -> TrainTab:
         if not follow_latest:
             return gr.skip(), gr.update(maximum=max(1, newest)), gr.skip()
         step, img = grid_at(run)
-        return img, gr.update(maximum=max(1, newest), value=step), _grid_caption(step, newest)
+        return (img, gr.update(maximum=max(1, newest), value=step),
+                _grid_caption(step, newest, bool(run.snap.get("agent_steps"))))
 
     def render_locks(key: str) -> tuple:
         locked = key.split("|")[0] == "locked"
@@ -597,11 +604,13 @@ def build(ctx: AppContext) -> TrainTab:
                     fill=fill, fill_outputs=fill_outputs)
 
 
-def _grid_caption(step: int, newest: int) -> str:
+def _grid_caption(step: int, newest: int, agent: bool = True) -> str:
     """Which step the grid shows (the slider can sit between two recorded grids)."""
+    what = "" if agent else "; raw samples only: the agent has not acted yet"
     if step >= newest:
-        return f"showing step {step:,} (the newest grid)"
-    return f"showing the grid recorded at step {step:,} (newest: {newest:,}); tick *follow latest* to catch up"
+        return f"showing step {step:,} (the newest grid){what}"
+    return (f"showing the grid recorded at step {step:,} (newest: {newest:,}); tick *follow latest* to catch "
+            f"up{what}")
 
 
 def _chart_box(elem_id: str, title: str, explain: str) -> tuple[Any, Any]:
