@@ -378,7 +378,7 @@ def test_lessons_start_their_own_runs(app, client):
     run2 = own_run(demo, client)
     assert "Q(s, a)" in out[0] and shown["eps_decay"] == 1000 and shown["train_g"] is False
     t = run2.trainer
-    assert run2 is not run and t.step_count > 30_000 and t.agent_steps == 0 and t.cfg.q_state == "features"
+    assert run2 is not run and t.step_count > 30_000 and t.agent_steps == 0 and t.cfg.q_state == "grad"
     assert t.history.to_dict() == {}  # the charts' x-axis starts with the lesson
     out = client.predict("3. Steering towards a digit", api_name="/lesson")
     assert own_run(demo, client).trainer.cfg.beta_goal > 0
@@ -395,7 +395,7 @@ def test_lessons_start_their_own_runs(app, client):
 
 def test_config_json_restore_query_and_share_link(app, client):
     from dqngan.ui import lessons
-    from dqngan.ui.train_tab import recipe_for
+    from dqngan.ui.knobs import recipe_for
 
     client.predict("tiny", api_name="/load_preset")
     vals = knobs.values_of(knobs.preset_config("tiny"))
@@ -420,8 +420,9 @@ def test_config_json_restore_query_and_share_link(app, client):
     again, _ = lessons.from_query(dict(parse_qsl(query[1:])), knobs.preset_config("cpu"))
     assert again == tiny.replace(lr_d=0.005, g_every=0)
     client.predict("tiny", api_name="/load_preset")
-    link = client.predict(False, *knobs.values_of(tiny.replace(lr_d=0.005)), api_name="/share_link")
+    link, students = client.predict(False, *knobs.values_of(tiny.replace(lr_d=0.005)), api_name="/share_link")
     assert link.startswith("http") and link.endswith("/?preset=tiny&seed=0&lr_d=0.005")
+    assert students.endswith("/?watch=1")
 
 
 def test_opens_on_a_shipped_checkpoint(ckpt, tmp_path):
@@ -485,3 +486,28 @@ def test_hub_buttons_push_pull_login(app, client, fake_hub_env):
     assert not list(Path(constants.HF_HUB_CACHE).glob("models--alice--dqngan-app*"))
     client.predict(1, api_name="/step")
     wait_for(lambda: own_run(demo, client).trainer.status == "paused", what="a step of the pulled run")
+
+
+def test_grid_of_a_loaded_checkpoint_uses_its_own_fixed_noise(ckpt):
+    """The grid shown before a loaded run trains is drawn from the run's saved fixed noise, so the grids recorded once
+    it trains continue the same 64 digits (it used to swap to another noise set at the first recorded grid)."""
+    import torch
+    from PIL import Image
+
+    from dqngan.checkpoint import load_checkpoint
+    from dqngan.ui.train_tab import GRID_SCALE, grid_at
+
+    trainer = load_checkpoint(ckpt, device="cpu")
+    run = Run(trainer, label="loaded")
+    run.refresh()
+    _, path = grid_at(run)
+    shown = np.asarray(Image.open(path))
+    assert trainer.agent_steps > 0  # so the grid is raw | refined
+
+    def pair(z):
+        return images.upscale(images.grid_pair(trainer.generate(z).numpy(), trainer.generate(z, refine=True).numpy()),
+                              GRID_SCALE)
+
+    assert np.array_equal(shown, pair(trainer.fixed_z))
+    seed0 = torch.randn(64, trainer.cfg.z_dim, generator=torch.Generator().manual_seed(0))  # the old, wrong noise
+    assert not np.array_equal(shown, pair(seed0))

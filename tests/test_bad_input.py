@@ -402,7 +402,7 @@ def _blank(shape=(280, 280)):
 
 def _recipe(base: dict) -> dict:
     """What Reset builds from (the Train tab's recipe state): the preset's config, knobs filled from it."""
-    from dqngan.ui.train_tab import recipe_for
+    from dqngan.ui.knobs import recipe_for
 
     return recipe_for(base, base, "tiny")
 

@@ -9,6 +9,7 @@ from typing import Any
 import gradio as gr
 import torch
 
+from ..config import PRESETS
 from . import draw_tab, explore_tab, knobs, lessons, models_tab, train_tab
 from .context import AppContext, find_shipped
 
@@ -151,8 +152,8 @@ def build_demo(checkpoint: str | Path | None = "auto", preset: str | None = None
             the preset, never from the loaded model's hidden settings)."""
             run = ctx.registry.view(request.session_hash or "anon")
             cfg = run.trainer.cfg
-            name = "cpu"
-            return train.fill(cfg, train_tab.recipe_for(knobs.preset_config(name), cfg, name))
+            name = ctx.preset if ctx.preset in PRESETS else "cpu"
+            return train.fill(cfg, knobs.recipe_for(knobs.preset_config(name), cfg, name))
 
         for event in models["loaded"]:
             event.then(show_loaded, None, train.fill_outputs, api_visibility="undocumented")

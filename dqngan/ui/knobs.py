@@ -175,3 +175,17 @@ def inactive(cfg: Config) -> list[str]:
     if cfg.fid_every == 0:
         out.append("the FID chart (FID every N steps = 0)")
     return out
+
+
+def recipe_for(config: Config | dict, origin: Config | dict, preset: str | None = None,
+               lesson: str | None = None) -> dict:
+    """What Reset builds and the share link names: `config` (a preset's or lesson's start config) and the control
+    values the knobs were last filled with (`origin`), so the knobs the user changed since are known. Reset never
+    inherits a loaded model's hidden settings (the shipped checkpoint froze G): it starts from `config`."""
+    cfg = config.to_dict() if isinstance(config, Config) else dict(config)
+    return {"config": cfg, "origin": dict(zip(KEYS, values_of(origin))), "preset": preset, "lesson": lesson}
+
+
+def edited(recipe: dict, vals: tuple) -> dict[str, Any]:
+    """The controls (name -> value) the user changed since the knobs were last filled in."""
+    return edits(dict(zip(KEYS, vals)), recipe.get("origin") or {})

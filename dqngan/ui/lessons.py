@@ -23,9 +23,9 @@ LESSONS: dict[str, dict[str, Any]] = {
         "text": """**The generator G turns noise z into images; the discriminator D scores real vs generated.**
 This lesson starts on a *fresh, untrained* GAN. Press **Train** and watch:
 
-1. *samples*: the same 64 noise vectors are drawn every 25 steps. On a 2-core CPU Space expect grey noise for the
-   first ~20 s, blobs by 1 minute, digit-like strokes by 2 minutes and mostly readable digits by 3-4 minutes
-   (a GPU gets there in seconds). Scrub the timeline, or make the GIF.
+1. *samples*: the same 64 noise vectors are drawn every 25 steps. Measured on a 2-core CPU: grey noise for the
+   first ~10 s, blobs by 20 s, digit-like strokes by 30 s, mostly readable digits by 1 minute, cleaner ones by
+   2-3 minutes (FID 350 → 83 → 30). Scrub the timeline, or make the GIF.
 2. *discriminator scores*: D(x) on real digits (blue, solid) and D(G(z)) on fakes (vermillion, dashed). D wins
    at first (the lines split); as G improves they come back towards each other.
 3. *losses*: they do **not** go to zero in a healthy GAN; they settle while the two networks compete.
@@ -35,7 +35,9 @@ back to 0.0008. Untick *train G* and the grid stops changing: only D learns.""",
     },
     "2. What the Q-values mean": {
         "start": "agent", "checkpoint": "mnist",
-        "set": {"agent_every": 1, "q_state": "features", "eps_start": 1.0, "eps_end": 0.05, "eps_decay": 1000,
+        # q_state grad (Φ's slope along each direction, the shipped agent's own view): in bench/lesson_times.py its
+        # Q ranked the moves by their true reward better within 20 s than the image-features view did in 3 minutes
+        "set": {"agent_every": 1, "q_state": "grad", "eps_start": 1.0, "eps_end": 0.05, "eps_decay": 1000,
                 "learning_starts": 640, "log_every": 5, "grid_every": 50, "fid_every": 0},
         "summary": "the trained GAN (G frozen) with a fresh, untrained agent",
         "text": """**The agent moves z one step of δ along a direction (or stops); its reward is how much the slow
@@ -132,7 +134,7 @@ def restore_json(text: str) -> Config:
 
 
 # Query-string keys besides the knobs' own names (see share_query).
-QUERY_KEYS = ("lesson", "preset", "layout", "hide")
+QUERY_KEYS = ("lesson", "preset", "layout", "hide", "watch")
 
 
 def knob_params(params: dict[str, str]) -> dict[str, Any]:
@@ -193,16 +195,19 @@ def build_panel() -> dict:
         text = gr.Markdown("Pick a lesson: it loads the model the lesson needs, sets the knobs and explains what to "
                            "watch. Or press **Train** below to continue the shipped model.", elem_id="lesson-text")
         with gr.Row():
-            share_btn = gr.Button("Make share link", elem_id="share-btn", scale=1)
-            share = gr.Textbox(label="share link (lesson, preset, seed and every knob you changed)",
-                               elem_id="share-query", scale=4, interactive=False, buttons=["copy"])
+            share_btn = gr.Button("Make share links", elem_id="share-btn", scale=1)
+            share = gr.Textbox(label="set-up link: opens this lesson, preset, seed and every knob you changed",
+                               elem_id="share-query", scale=3, interactive=False, buttons=["copy"])
+            students = gr.Textbox(label="students' link: watch the run that trains here, read-only",
+                                  elem_id="students-link", scale=2, interactive=False, buttons=["copy"])
         with gr.Accordion("config as JSON (copy or restore)", open=False):
             with gr.Row():
                 copy_btn = gr.Button("Show config as JSON", elem_id="config-copy-btn")
                 restore_btn = gr.Button("Restore config from JSON", elem_id="config-restore-btn")
             code = gr.Code(language="json", label="config (copy it, or paste one and press Restore)", lines=8,
                            interactive=True, elem_id="config-json", buttons=["copy"])
-    return {"lesson": lesson, "text": text, "share": share, "share_btn": share_btn, "box": box, "present": present,
+    return {"lesson": lesson, "text": text, "share": share, "students": students, "share_btn": share_btn, "box": box,
+            "present": present,
             "copy_btn": copy_btn, "restore_btn": restore_btn, "code": code}
 
 
@@ -215,26 +220,19 @@ def wire(ctx: Any, panel: dict, train: Any, explore: dict, draw: dict, tabs: Any
 
     def start_lesson(sid: str, name: str, overrides: dict | None = None) -> tuple:
         """Give the session the lesson's run (replacing its own) and show the lesson's settings."""
-        from .train_tab import recipe_for
         start = LESSONS[name]
         reg.unwatch(sid)
         run = reg.own(sid, lambda: ctx.lesson_run(start, overrides), replace=True)
         cfg = run.trainer.cfg
         start_cfg = ctx.lesson_config(start)  # the recipe is the lesson's own start: the URL's changes are edits
-        rec = recipe_for(start_cfg, start_cfg, start.get("preset"), name)
+        rec = knobs.recipe_for(start_cfg, start_cfg, start.get("preset"), name)
         reg.session(sid).notice = f"lesson {name.split('.')[0]} ready: {start['summary']}; " + (
             "open Explore" if start.get("tab") == "explore" else "press Train")
         run.dirty = True
         run.refresh()
         goal = str(start["goal"]) if "goal" in start else gr.skip()
-        return (start["text"], *train.fill(cfg, rec), _status(sid), start.get("seed", gr.skip()), goal, goal,
+        return (start["text"], *train.fill(cfg, rec), train.status_of(sid), start.get("seed", gr.skip()), goal, goal,
                 gr.update(selected=start.get("tab", "train")))
-
-    def _status(sid: str) -> str:
-        from .train_tab import status_text
-        sess = reg.session(sid)
-        run = reg.view(sid)
-        return status_text(run, run.snap or run.refresh(), sess.run is run, sess.notice)
 
     @guard(len(lesson_outputs))
     def pick_lesson(name: str, request: gr.Request) -> tuple:
@@ -245,25 +243,27 @@ def wire(ctx: Any, panel: dict, train: Any, explore: dict, draw: dict, tabs: Any
     panel["lesson"].input(pick_lesson, [panel["lesson"]], lesson_outputs, api_name="lesson").then(
         explore["sync"], explore["sync_inputs"], explore["sync_outputs"], api_visibility="undocumented")
 
-    def share_link(rec: dict, present: bool, request: gr.Request, *vals: Any) -> str:
+    def share_link(rec: dict, present: bool, request: gr.Request, *vals: Any) -> tuple[str, str]:
+        """The set-up link, and the students' link: one training slot per CPU, so a class watches one run (a
+        lesson link would build a model per student)."""
         query = share_query(rec, vals, bool(present))
+        watch = "?watch=1" + ("&layout=present" if present else "")
         host = (request.headers or {}).get("host") if request is not None else None
         if not host:
-            return query
+            return query, watch
         proto = (request.headers or {}).get("x-forwarded-proto", "http")
-        return f"{proto}://{host}/{query}"
+        return f"{proto}://{host}/{query}", f"{proto}://{host}/{watch}"
 
-    panel["share_btn"].click(guard(1)(share_link), [train.recipe, panel["present"], *knob_list], [panel["share"]],
-                             api_name="share_link", show_progress="hidden")
+    panel["share_btn"].click(guard(2)(share_link), [train.recipe, panel["present"], *knob_list],
+                             [panel["share"], panel["students"]], api_name="share_link", show_progress="hidden")
     panel["present"].input(None, [panel["present"]], None, js=PRESENT_JS)
     panel["copy_btn"].click(guard(1)(config_json), [train.base_cfg, *knob_list], [panel["code"]],
                             api_name="config_json")
 
     @guard(len(train.fill_outputs))
     def restore(text: str) -> tuple:
-        from .train_tab import recipe_for
         cfg = restore_json(text)
-        return train.fill(cfg, recipe_for(cfg, cfg))
+        return train.fill(cfg, knobs.recipe_for(cfg, cfg))
 
     panel["restore_btn"].click(restore, [panel["code"]], train.fill_outputs, api_name="restore_config")
 
@@ -271,10 +271,13 @@ def wire(ctx: Any, panel: dict, train: Any, explore: dict, draw: dict, tabs: Any
 
     def on_load(request: gr.Request) -> tuple:
         """A new page: register the session and set up what the URL asks for (?lesson=2&seed=3&lr_d=0.005...)."""
-        from .train_tab import recipe_for
         sid = request.session_hash or "anon"
-        reg.session(sid)
+        sess = reg.session(sid)
         params = {k: v for k, v in dict(request.query_params or {}).items() if k not in ("__theme", "view")}
+        if params.pop("watch", "0").lower() in ("1", "true", "yes"):
+            sess.follow = True  # the poll keeps looking for a run to watch until this visitor trains their own
+            sess.notice = ("watching the run that trains here (read-only)" if reg.watch(sid) is not None else
+                           "nobody is training yet: this page follows the first run that starts")
         if not {k for k in params if k not in ("layout", "hide")}:
             return tuple(gr.skip() for _ in load_outputs)
         try:
@@ -282,7 +285,7 @@ def wire(ctx: Any, panel: dict, train: Any, explore: dict, draw: dict, tabs: Any
             if lesson is None:
                 preset = params.get("preset")
                 start = knobs.preset_config(preset) if preset else ctx.base_config()
-                rec = recipe_for(knobs.preset_config(preset or "cpu"), start, preset or "cpu")
+                rec = knobs.recipe_for(knobs.preset_config(preset or "cpu"), start, preset or "cpu")
                 return (gr.skip(), *train.fill(cfg, rec), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(),
                         gr.skip())
             overrides = {}

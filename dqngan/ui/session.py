@@ -79,6 +79,7 @@ class Session:
     run: Run | None = None
     watching: Run | None = None
     last_seen: float = field(default_factory=time.monotonic)
+    follow: bool = False  # opened with ?watch=1: watch whoever trains (a student following the teacher's run)
     charts_key: str = ""  # the data version this viewer's charts were last told to show (see train_tab.poll)
     charts_at: float = 0.0
     _notice: str | None = None

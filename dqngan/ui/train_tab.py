@@ -52,11 +52,12 @@ class TrainTab:
     knobs: dict[str, Any]
     preset: Any
     base_cfg: Any  # gr.State: the full config dict the knobs overlay
-    recipe: Any  # gr.State: what Reset and the share link build from (see `recipe_for`)
+    recipe: Any  # gr.State: what Reset and the share link build from (see knobs.recipe_for)
     status: Any
     timer: Any
     fill: Any  # fill(cfg, recipe) -> values for fill_outputs: the knobs, base and recipe showing a config
     fill_outputs: list
+    status_of: Any  # status_of(session id) -> the status line now
 
 
 # ---------------------------------------------------------------------------------------------------- pure views
@@ -216,22 +217,6 @@ def _drawn_grid(run: Run) -> np.ndarray:
     return images.upscale(_grid_image(raw, refined), GRID_SCALE)
 
 
-# ---------------------------------------------------------------------------------------------------- recipes
-def recipe_for(config: Config | dict, origin: Config | dict, preset: str | None = None,
-               lesson: str | None = None) -> dict:
-    """What Reset builds and the share link names: `config` (a preset's or lesson's start config) and the control
-    values the knobs were last filled with (`origin`), so the knobs the user changed since are known. Reset never
-    inherits a loaded model's hidden settings (the shipped checkpoint froze G): it starts from `config`."""
-    cfg = config.to_dict() if isinstance(config, Config) else dict(config)
-    org = dict(zip(knobs.KEYS, knobs.values_of(origin)))
-    return {"config": cfg, "origin": org, "preset": preset, "lesson": lesson}
-
-
-def edited(recipe: dict, vals: tuple) -> dict[str, Any]:
-    """The knobs (control name -> value) the user changed since the knobs were last filled in."""
-    return knobs.edits(dict(zip(knobs.KEYS, vals)), recipe.get("origin") or {})
-
-
 def lock_key_of(locked: bool, cfg: dict) -> str:
     inactive = knobs.inactive(Config.from_dict(cfg)) if cfg else []
     return ("locked" if locked else "free") + ("|" + "; ".join(inactive) if inactive else "")
@@ -258,7 +243,7 @@ def build(ctx: AppContext) -> TrainTab:
     status = gr.Markdown("loading…", elem_id="status")
     readouts = gr.HTML(readouts_html({}), elem_id="readouts")
     cfg_state = gr.State(base_cfg.to_dict())
-    recipe = gr.State(recipe_for(knobs.preset_config(start_preset), base_cfg, start_preset))
+    recipe = gr.State(knobs.recipe_for(knobs.preset_config(start_preset), base_cfg, start_preset))
     timer = gr.Timer(POLL_SECONDS)
 
     with gr.Row():
@@ -316,6 +301,8 @@ def build(ctx: AppContext) -> TrainTab:
     def poll(request: gr.Request) -> tuple:
         sid = request.session_hash or "anon"
         sess = reg.session(sid)
+        if sess.follow and sess.watching is None and sess.run is None:
+            reg.watch(sid)  # a students' link: follow the run that trains here once one does
         run = reg.view(sid)
         snap = run.snap or run.refresh()
         hist = snap.get("history", {})
@@ -443,6 +430,7 @@ def build(ctx: AppContext) -> TrainTab:
     def start(sid: str, cfg: Config, steps: int | None) -> list[str]:
         """Train / Step on the session's own run (made on first use; given back if every slot is busy)."""
         reg.unwatch(sid)
+        reg.session(sid).follow = False
         had = reg.session(sid).run is not None
         run, notes = ensure_run(sid, cfg)
         if run.running:
@@ -491,7 +479,7 @@ def build(ctx: AppContext) -> TrainTab:
     # ------------------------------------------------------------------------------------------------ reset
     def reset_plan(rec: dict, vals: tuple) -> str:
         """What Reset will build, in words (the confirmation shows it before anything is thrown away)."""
-        changes = edited(rec, vals)
+        changes = knobs.edited(rec, vals)
         start_from = (f"lesson {rec['lesson'].split('.')[0]}'s start" if rec.get("lesson")
                       else f"preset **{rec.get('preset') or 'custom'}**")
         extra = (" with your changes: " + ", ".join(f"{k}={v}" for k, v in changes.items())) if changes else ""
@@ -510,7 +498,7 @@ def build(ctx: AppContext) -> TrainTab:
         sid = request.session_hash or "anon"
         hide = gr.update(visible=False)
         try:
-            changes = edited(rec, vals)
+            changes = knobs.edited(rec, vals)
             if rec.get("lesson"):
                 from .lessons import LESSONS
                 lesson = LESSONS[rec["lesson"]]
@@ -568,7 +556,7 @@ def build(ctx: AppContext) -> TrainTab:
         cfg = knobs.preset_config(name)
         reg.session(request.session_hash or "anon").notice = (
             f"preset {name}: the knobs show its settings; press Reset to start a fresh model with them")
-        return fill(cfg, recipe_for(cfg, cfg, name))
+        return fill(cfg, knobs.recipe_for(cfg, cfg, name))
 
     preset.input(load_preset, [preset], fill_outputs, api_name="load_preset")
 
@@ -600,8 +588,13 @@ def build(ctx: AppContext) -> TrainTab:
 
     gif_btn.click(make_gif, None, [gif], api_name="gif")
 
+    def status_of(sid: str) -> str:
+        sess = reg.session(sid)
+        run = reg.view(sid)
+        return status_text(run, run.snap or run.refresh(), sess.run is run, sess.notice)
+
     return TrainTab(knobs=widgets, preset=preset, base_cfg=cfg_state, recipe=recipe, status=status, timer=timer,
-                    fill=fill, fill_outputs=fill_outputs)
+                    fill=fill, fill_outputs=fill_outputs, status_of=status_of)
 
 
 def _grid_caption(step: int, newest: int, agent: bool = True) -> str:
