@@ -10,7 +10,7 @@ import gradio as gr
 
 from ..config import PRESETS, Config, ConfigError, parse_value
 from . import knobs
-from .feedback import UserError, guard, warn
+from .feedback import UserError, guard, readable, warn
 
 # Each lesson names the run it starts on, so the class sees what the text promises (a lesson that only set knobs on
 # whatever model was open froze G on the agent-phase checkpoint). "start": fresh (a new model of `preset`), agent (the
@@ -44,12 +44,15 @@ back to 0.0008. Untick *train G* and the grid stops changing: only D learns.""",
 discriminator D̄ likes the new image better.** Q(s, a) is the return it expects after action a in state s.
 This lesson starts on the *trained* GAN (G frozen: *train G* is off) with a *fresh* agent that knows nothing.
 
-Press **Train** (about 20 agent steps a second on a CPU Space) and watch:
-- *Q per action over training*: at first every row is ~0 (nothing learnt). Within 1-2 minutes rows separate:
-  some directions become consistently good (red) and some bad (blue).
+Press **Train** (about 15 agent steps a second on a 2-core CPU) and watch:
+- *episode return* (discriminator chart, right axis): the Φ gained per episode. Near 0 while ε is high (random
+  moves), it rises as ε decays over the first 1000 agent steps (about a minute).
+- *Q per action over training*: the first columns are an untrained network's guesses; then rows settle into a
+  pattern of moves the agent expects to help (red) or hurt (blue).
 - *Q-values now*: one bar per action; the outlined orange bar (with the arrow) is the greedy choice. **stop**
   (grey) is highest when the agent thinks no move improves the image.
-- *ε*: the chance of a random action; it decays over 1000 agent steps, and the episode return should rise.
+- Be honest with the class: after a few minutes this fresh agent ranks moves only roughly (its Q correlates about
+  0.2 with each move's true gain); the shipped agent trained for GPU minutes.
 
 Then open **Explore**: move a slider and the bars change for that z; *agent step* takes the greedy action.""",
     },
@@ -285,7 +288,8 @@ def wire(ctx: Any, panel: dict, train: Any, explore: dict, draw: dict, tabs: Any
             if lesson is None:
                 preset = params.get("preset")
                 start = knobs.preset_config(preset) if preset else ctx.base_config()
-                rec = knobs.recipe_for(knobs.preset_config(preset or "cpu"), start, preset or "cpu")
+                reset_preset = preset or (ctx.preset if ctx.preset in PRESETS else "cpu")
+                rec = knobs.recipe_for(knobs.preset_config(reset_preset), start, reset_preset)
                 return (gr.skip(), *train.fill(cfg, rec), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(),
                         gr.skip())
             overrides = {}
@@ -293,7 +297,6 @@ def wire(ctx: Any, panel: dict, train: Any, explore: dict, draw: dict, tabs: Any
                 overrides.update(knobs.to_config(k, v, cfg.to_dict()))
             return (*start_lesson(sid, lesson, overrides), lesson)
         except Exception as e:  # noqa: BLE001 - a bad link still opens the app, with the reason
-            from .feedback import readable
             warn(readable(e))
             return tuple(gr.skip() for _ in load_outputs)
 
