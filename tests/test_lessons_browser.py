@@ -174,6 +174,7 @@ def test_share_link_reproduces_lesson_and_changed_knobs(page, app_url, browser):
     box = pg.locator("#knob-lr_d input[type=number]")
     box.fill("0.005")
     box.press("Enter")
+    pg.get_by_text("share links for the class, config as JSON").click()
     pg.click("#share-btn")
     wait_js(pg, "() => document.querySelector('#share-query textarea, #share-query input').value.includes('lr_d')")
     link = pg.input_value("#share-query textarea, #share-query input")

@@ -197,13 +197,13 @@ def build_panel() -> dict:
                                   scale=1)
         text = gr.Markdown("Pick a lesson: it loads the model the lesson needs, sets the knobs and explains what to "
                            "watch. Or press **Train** below to continue the shipped model.", elem_id="lesson-text")
-        with gr.Row():
-            share_btn = gr.Button("Make share links", elem_id="share-btn", scale=1)
-            share = gr.Textbox(label="set-up link: opens this lesson, preset, seed and every knob you changed",
-                               elem_id="share-query", scale=3, interactive=False, buttons=["copy"])
-            students = gr.Textbox(label="students' link: watch the run that trains here, read-only",
-                                  elem_id="students-link", scale=2, interactive=False, buttons=["copy"])
-        with gr.Accordion("config as JSON (copy or restore)", open=False):
+        with gr.Accordion("share links for the class, config as JSON", open=False, elem_id="share-box"):
+            with gr.Row():
+                share_btn = gr.Button("Make share links", elem_id="share-btn", scale=1)
+                share = gr.Textbox(label="set-up link: opens this lesson, preset, seed and every knob you changed",
+                                   elem_id="share-query", scale=3, interactive=False, buttons=["copy"])
+                students = gr.Textbox(label="students' link: watch the run that trains here, read-only",
+                                      elem_id="students-link", scale=2, interactive=False, buttons=["copy"])
             with gr.Row():
                 copy_btn = gr.Button("Show config as JSON", elem_id="config-copy-btn")
                 restore_btn = gr.Button("Restore config from JSON", elem_id="config-restore-btn")
