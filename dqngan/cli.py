@@ -201,6 +201,10 @@ def cmd_sample(a: argparse.Namespace) -> int:
             raise CLIError("this checkpoint's agent was trained without goals (beta_goal=0); "
                            "train with --set beta_goal=1 to use --goal")
         goal = torch.full((a.n,), a.goal, dtype=torch.long, device=trainer.device)
+    elif a.refine and trainer.cfg.beta_goal > 0:
+        # every training episode of this agent had a goal: on no-goal states it damages the digits (FID ~10x)
+        raise CLIError(f"this agent was trained only with goal digits (beta_goal={trainer.cfg.beta_goal:g}): "
+                       f"pass --goal DIGIT; without one its moves are unreliable (drop --refine for raw samples)")
     z = torch.randn(a.n, trainer.cfg.z_dim, generator=torch.Generator().manual_seed(a.seed))
     images = trainer.generate(z, refine=a.refine or goal is not None, goal=goal).numpy()
     if suffix == ".npy":

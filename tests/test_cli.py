@@ -84,6 +84,8 @@ def test_help_for_each_command():
     (["sample", "--checkpoint", "{ck}", "--out", "{tmp}/a.npy", "--goal", "12"], "a goal is a digit"),
     (["sample", "--checkpoint", "{ck}", "--out", "{tmp}/a.npy", "--goal", "3"], "trained without goals"),
     (["sample", "--checkpoint", "{ck}", "--out", "{tmp}/a.npy", "--n", "0"], "must be >= 1"),
+    # the shipped goal agent never saw a no-goal state: refining without a goal is refused, not silently bad
+    (["sample", "--checkpoint", "{goals}", "--out", "{tmp}/a.npy", "--refine"], "trained only with goal digits"),
     (["frobnicate"], "invalid choice"),
 ])
 def test_bad_arguments_give_one_line_and_nonzero_exit(args, words, tmp_path, trained):
@@ -91,7 +93,7 @@ def test_bad_arguments_give_one_line_and_nonzero_exit(args, words, tmp_path, tra
 
     if args[-1] == "cuda" and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    args = [a.format(tmp=tmp_path, ck=trained[0]) for a in args]
+    args = [a.format(tmp=tmp_path, ck=trained[0], goals=ROOT / "checkpoints" / "mnist-goals") for a in args]
     p = dqngan(*args, check=False)
     assert p.returncode != 0
     lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
@@ -119,3 +121,12 @@ def test_export_makes_a_slim_loadable_copy(trained, tmp_path):
     dqngan("train", "--resume", tmp_path / "cpu", "--out", tmp_path / "cont", "--steps", 3, "--no-progress")
     p = dqngan("export", "--checkpoint", out, "--out", tmp_path / "bad", "--set", "q_hidden=7", check=False)
     assert p.returncode != 0 and len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
+
+
+def test_goal_agent_samples_with_a_goal(tmp_path):
+    """The refusal above is only for no-goal refinement: the same agent steers with --goal."""
+    goals = ROOT / "checkpoints" / "mnist-goals"
+    if not (goals / "manifest.json").is_file():
+        pytest.skip("the shipped goal checkpoint is missing")
+    dqngan("sample", "--checkpoint", goals, "--n", 4, "--goal", 3, "--out", tmp_path / "g.npy", "--device", "cpu")
+    assert np.load(tmp_path / "g.npy").shape == (4, 28, 28)

@@ -185,11 +185,14 @@ def latent_map_figure(u: Sequence[float], v: Sequence[float], phi: np.ndarray, l
     if path:
         px, py = zip(*path)
         data.append({"type": "scatter", "mode": "lines+markers", "x": _rl(px), "y": _rl(py), "name": "agent",
-                     "line": {"color": "#ff3030", "width": 3}, "marker": {"size": 8}})
+                     "line": {"color": OKABE_ITO["vermillion"], "width": 3}, "marker": {"size": 8}})
+        # black on white, so the legend's marker shows too (a white one vanished on the white legend)
         data.append({"type": "scatter", "mode": "markers", "x": [_r(px[0])], "y": [_r(py[0])], "name": "start",
-                     "marker": {"size": 12, "symbol": "circle-open", "color": "white", "line": {"width": 2}}})
+                     "marker": {"size": 13, "symbol": "circle", "color": "#ffffff",
+                                "line": {"width": 3, "color": "#000000"}}})
     lay = _layout(labels[1], labels[0], hovermode="closest", height=460,
                   yaxis={"title": {"text": labels[1]}, "scaleanchor": "x"})
+    lay["margin"]["t"] = 40  # room above the colour bar's title for Plotly's tool bar
     lay["xaxis"]["constrain"] = "domain"  # square cells: shrink the plot area rather than pad the x range
     if mosaic_uri:
         x0, x1, y0, y1 = extent or (float(u[0]), float(u[-1]), float(v[0]), float(v[-1]))

@@ -113,7 +113,8 @@ EXPLAIN: dict[str, str] = {
                "deviation). The bars are the agent's Q for each action at this z; the outlined orange bar with the "
                "arrow is what it would do.",
     "map": "Φ (the agent's potential: D̄ logit − λ|z|²/2 + β log p(goal)) over the plane of two directions through "
-           "z. Bright = better. The red path is the agent's last rollout: good agents climb the gradient.",
+           "z. Bright = better. The vermillion path (a white dot at its start) is the agent's last rollout: good "
+           "agents climb the gradient.",
     "draw": "Your drawing is projected: we search for the z whose G(z) looks most like it (gradient descent on z), "
             "then the agent refines that z step by step (optionally towards a goal digit).",
 }
