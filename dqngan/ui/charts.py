@@ -149,11 +149,16 @@ def q_bar_figure(labels: Sequence[str], q: Sequence[float] | None, chosen: int |
     return {"data": data, "layout": lay}
 
 
-def q_heatmap_figure(q_hist: dict | None, labels: Sequence[str]) -> dict:
-    """Q per action (rows) over training steps (columns); shows when and which moves the agent learns to prefer."""
+def q_heatmap_figure(q_hist: dict | None, labels: Sequence[str], smoothing: float = 0.0) -> dict:
+    """Q per action (rows) over training steps (columns); shows when and which moves the agent learns to prefer.
+    `smoothing`: the line charts' EMA along time, per row (single snapshots are noisy)."""
     if not q_hist or not q_hist["step"]:
         return {"data": [], "layout": _layout("action", annotations=[_note("no Q-values yet")])}
-    x, rows = downsample(q_hist["step"], q_hist["value"], HEAT_COLS)
+    values = q_hist["value"]
+    if smoothing > 0:
+        cols = np.asarray(values, dtype=np.float64).T  # (actions, snapshots)
+        values = np.asarray([ema_smooth(list(r), smoothing) for r in cols]).T.tolist()
+    x, rows = downsample(q_hist["step"], values, HEAT_COLS)
     z = np.asarray(rows, dtype=np.float64).T  # (actions, steps)
     z = [[_r(v) for v in row] for row in z]
     ys = list(labels)[: len(z)]

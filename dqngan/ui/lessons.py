@@ -99,7 +99,8 @@ EXPLAIN: dict[str, str] = {
     "q": "One bar per action at a fixed set of probe latents (t = 0, no goal). The outlined orange bar with the "
          "'greedy' arrow is the greedy action (even when its Q is ~0 and the bar has no height). If 'stop' is "
          "highest, the agent thinks the images can't be improved by one move.",
-    "qheat": "Each row is an action, each column a moment in training; colour is the mean Q. Watch structure "
+    "qheat": "Each row is an action, each column a moment in training; colour is the mean Q, smoothed along time "
+             "with the smoothing slider. Watch structure "
              "appear: some directions become consistently good (red) or bad (blue).",
     "eps": "ε-greedy: with probability ε the agent acts randomly (exploring). It decays linearly from ε start to "
            "ε end over 'ε decay' agent steps, and starts again at ε start when a new agent starts (the shipped "

@@ -100,8 +100,14 @@ def chart(run: Run, name: str, smoothing: float, last: int | None = None) -> Any
     spec = CHARTS[name]
     key = (name, series_key(hist, spec), round(smoothing, 3), last)
     y2 = {"loss": "TD loss", "reward": "return"}.get(name, "")
-    return run.memo(key, lambda: charts.to_plot(charts.line_figure(hist, spec, smoothing if name != "fid" else 0,
-                                                                   ytitle=_ytitle(name), last=last, y2title=y2)))
+    empty = "waiting for the first steps..."
+    if name == "fid" and not (run.snap.get("config") or {}).get("fid_every", 1):
+        empty = "FID is off in this run (FID every N steps = 0)"
+    elif name == "eps" and not (run.snap.get("config") or {}).get("agent_every", 1):
+        empty = "the agent is off in this run (agent step every N = 0)"
+    return run.memo(key, lambda: charts.to_plot(charts.line_figure(
+        hist, spec, smoothing if name != "fid" else 0, ytitle=_ytitle(name), last=last, y2title=y2,
+        empty_text=empty)))
 
 
 def _ytitle(name: str) -> str:
@@ -133,8 +139,8 @@ def q_text(labels: list[str], hist: dict) -> tuple[str, str]:
     top = ", ".join(f"{labels[i]} {now[i]:.3f}" for i in order[:3])
     spread = float(np.ptp(np.asarray(q["value"][-min(len(q["value"]), 20):]), axis=1).mean())
     return (f"greedy: **{labels[best]}** (Q {now[best]:.3f}); highest three: {top}",
-            f"{len(q['value'])} snapshots; mean spread between the best and worst action over the last 20: "
-            f"**{spread:.3f}** (0 = nothing learnt yet)")
+            f"{len(q['value'])} snapshots; spread between the best and worst action over the last 20: "
+            f"**{spread:.3f}** (an untrained network spreads too: watch whether the same rows stay on top)")
 
 
 def readouts_html(snap: dict) -> str:
@@ -153,16 +159,16 @@ def readouts_html(snap: dict) -> str:
     return '<div class="readouts" role="status" aria-live="off">' + "".join(cells) + "</div>"
 
 
-def q_charts(run: Run) -> tuple[Any, Any]:
+def q_charts(run: Run, smoothing: float = 0.0) -> tuple[Any, Any]:
     hist = run.snap.get("history", {})
     labels = run.snap.get("action_labels", [])
     q = hist.get("q_probe")
-    key = ("q", series_key(hist, [("q_probe",)]))
+    key = ("q", series_key(hist, [("q_probe",)]), round(smoothing, 3))
 
     def make() -> tuple:
         last = q["value"][-1] if q and q["value"] else None
         return (charts.to_plot(charts.q_bar_figure(labels, last)),
-                charts.to_plot(charts.q_heatmap_figure(q, labels)))
+                charts.to_plot(charts.q_heatmap_figure(q, labels, smoothing)))
     return run.memo(key, make)
 
 
@@ -324,7 +330,7 @@ def build(ctx: AppContext) -> TrainTab:
         run = reg.view(request.session_hash or "anon")
         smooth = float(smooth or 0.0)
         last = WINDOWS.get(window)
-        qbar, qheat = q_charts(run)
+        qbar, qheat = q_charts(run, smooth)
         hist = run.snap.get("history", {})
         qt, qh = q_text(run.snap.get("action_labels", []), hist)
         return (chart(run, "loss", smooth, last), chart(run, "reward", smooth, last), qbar, qheat,
