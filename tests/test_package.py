@@ -1,0 +1,46 @@
+"""The project as a package: `pip install .` (here into a --target folder, from a copy of the source, with the
+dependencies this environment already has) gives a `dqngan` command that works outside the repository, and the
+embedded digits and classifiers come with it."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_pip_install_gives_a_working_dqngan_command(tmp_path, ckpt):
+    src = tmp_path / "src"
+    src.mkdir()
+    for f in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / f, src / f)
+    shutil.copytree(ROOT / "dqngan", src / "dqngan", ignore=shutil.ignore_patterns("__pycache__"))
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
+                    "--target", str(site), str(src)], check=True, capture_output=True, timeout=300)
+    work = tmp_path / "elsewhere"  # not the repository: only the installed copy can be imported
+    work.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site), "OMP_NUM_THREADS": "1"}
+    script = site / "bin" / "dqngan"
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(script), *args], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+
+    where = subprocess.run([sys.executable, "-c", "import dqngan; print(dqngan.__file__)"], cwd=work, env=env,
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert where.startswith(str(site)), where
+    p = run("--help")
+    assert p.returncode == 0 and "train" in p.stdout and "sample" in p.stdout, p.stderr
+    p = run("sample", "--checkpoint", str(ckpt), "--n", "4", "--out", "s.npy", "--device", "cpu")
+    assert p.returncode == 0, p.stderr
+    assert np.load(work / "s.npy").shape == (4, 28, 28)
+    # training reads the embedded digits from the installed package data
+    p = run("train", "--out", "run", "--steps", "2", "--preset", "tiny", "--device", "cpu", "--no-progress")
+    assert p.returncode == 0, p.stderr
+    assert (site / "dqngan" / "assets" / "mnist5k.npz").is_file() and (work / "run" / "manifest.json").is_file()
+    p = run("sample", "--checkpoint", "no-such-dir", "--out", "x.npy")
+    assert p.returncode != 0 and "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
