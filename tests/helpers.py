@@ -1,10 +1,44 @@
 """Helpers shared by the test modules: polling for a condition, and the app launched on a free local port."""
 
 import contextlib
+import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+# Runs many `dqngan` command lines in ONE real Python process (each a full `main(argv)`: parsing, loading, the error
+# path), so a table of bad inputs costs one interpreter and torch start-up instead of one per case.
+CLI_DRIVER = r"""
+import contextlib, io, json, sys, traceback
+from dqngan.cli import main
+cases = json.load(open(sys.argv[1]))
+results = []
+for argv in cases:
+    err, out = io.StringIO(), io.StringIO()
+    crash = None
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        try:
+            rc = main(argv)
+        except SystemExit as e:
+            rc = e.code if isinstance(e.code, int) else 1
+        except BaseException:
+            rc, crash = None, traceback.format_exc()
+    results.append({"rc": rc, "stderr": err.getvalue(), "stdout": out.getvalue(), "crash": crash})
+json.dump(results, open(sys.argv[2], "w"))
+"""
+
+
+def run_cli_batch(argvs: list[list[str]], tmp: Path, env: dict, cwd: Path) -> list[dict]:
+    """{rc, stderr, stdout, crash} for each argv, run by CLI_DRIVER in one subprocess (crash: an uncaught
+    exception's traceback, else None)."""
+    (tmp / "cases.json").write_text(json.dumps(argvs))
+    p = subprocess.run([sys.executable, "-c", CLI_DRIVER, str(tmp / "cases.json"), str(tmp / "out.json")],
+                       capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return json.loads((tmp / "out.json").read_text())
 
 
 def wait_for(pred, timeout=30.0, every=0.05, what="condition"):

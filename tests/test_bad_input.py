@@ -13,8 +13,6 @@ import json
 import math
 import os
 import re
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import run_cli_batch
 
 from dqngan.checkpoint import CheckpointError, load_checkpoint, resolve, save_checkpoint
 from dqngan.config import ConfigError
@@ -230,37 +229,12 @@ CLI_CASES = [
     ("pull: repo id too long", ["pull", "--repo-id", "a/" + "x" * 200, "--out", "{root}/p2"], "invalid repo id"),
 ]
 
-DRIVER = r"""
-import contextlib, io, json, sys, traceback
-from dqngan.cli import main
-cases = json.load(open(sys.argv[1]))
-results = []
-for argv in cases:
-    err, out = io.StringIO(), io.StringIO()
-    crash = None
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-        try:
-            rc = main(argv)
-        except SystemExit as e:
-            rc = e.code if isinstance(e.code, int) else 1
-        except BaseException:
-            rc, crash = None, traceback.format_exc()
-    results.append({"rc": rc, "stderr": err.getvalue(), "stdout": out.getvalue(), "crash": crash})
-json.dump(results, open(sys.argv[2], "w"))
-"""
-
-
 @pytest.fixture(scope="module")
 def cli_results(bad, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("driver")
     fmt = {k: str(v) for k, v in bad.items() if isinstance(v, Path)}
     argvs = [[a.format(**fmt) for a in argv] for _, argv, _ in CLI_CASES]
-    (tmp / "cases.json").write_text(json.dumps(argvs))
-    env = dict(ENV, HF_TOKEN="")
-    p = subprocess.run([sys.executable, "-c", DRIVER, str(tmp / "cases.json"), str(tmp / "out.json")],
-                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
-    assert p.returncode == 0, p.stderr[-3000:]
-    return dict(zip([c[0] for c in CLI_CASES], json.loads((tmp / "out.json").read_text())))
+    out = run_cli_batch(argvs, tmp_path_factory.mktemp("driver"), dict(ENV, HF_TOKEN=""), ROOT)
+    return dict(zip([c[0] for c in CLI_CASES], out))
 
 
 @pytest.mark.parametrize("name,argv,words", CLI_CASES, ids=[c[0] for c in CLI_CASES])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_cli_batch
 from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,7 +69,7 @@ def test_help_for_each_command():
         assert "usage: dqngan" in p.stdout
 
 
-@pytest.mark.parametrize("args,words", [
+BAD_ARGS = [
     (["train"], "the following arguments are required: --out"),
     (["train", "--out", "{tmp}/x", "--steps", "-3"], "must be >= 1"),
     (["train", "--out", "{tmp}/x", "--steps", "5", "--seconds", "3"], "not allowed with"),
@@ -87,18 +88,30 @@ def test_help_for_each_command():
     # the shipped goal agent never saw a no-goal state: refining without a goal is refused, not silently bad
     (["sample", "--checkpoint", "{goals}", "--out", "{tmp}/a.npy", "--refine"], "trained only with goal digits"),
     (["frobnicate"], "invalid choice"),
-])
-def test_bad_arguments_give_one_line_and_nonzero_exit(args, words, tmp_path, trained):
+]
+
+
+@pytest.fixture(scope="module")
+def cli_bad(trained, tmp_path_factory):
+    """Every BAD_ARGS command line run by the real CLI in one subprocess (see helpers.run_cli_batch)."""
+    tmp = tmp_path_factory.mktemp("bad-args")
+    goals = ROOT / "checkpoints" / "mnist-goals"
+    argvs = [[a.format(tmp=tmp, ck=trained[0], goals=goals) for a in args] for args, _ in BAD_ARGS]
+    return dict(zip([tuple(a) for a, _ in BAD_ARGS], run_cli_batch(argvs, tmp, ENV, ROOT)))
+
+
+@pytest.mark.parametrize("args,words", BAD_ARGS)
+def test_bad_arguments_give_one_line_and_nonzero_exit(args, words, tmp_path, cli_bad):
     import torch
 
     if args[-1] == "cuda" and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    args = [a.format(tmp=tmp_path, ck=trained[0], goals=ROOT / "checkpoints" / "mnist-goals") for a in args]
-    p = dqngan(*args, check=False)
-    assert p.returncode != 0
-    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, p.stderr
-    assert "Traceback" not in p.stderr
+    r = cli_bad[tuple(args)]
+    assert r["crash"] is None, r["crash"]
+    assert r["rc"] not in (0, None), r
+    lines = [ln for ln in r["stderr"].splitlines() if ln.strip()]
+    assert len(lines) == 1, r["stderr"]
+    assert "Traceback" not in r["stderr"]
     if words:
         assert words in lines[0]
 
