@@ -38,6 +38,16 @@ def ckpt(tmp_path_factory):
 
 
 @pytest.fixture
+def client(app):
+    """A gradio_client session on the module's launched `app` fixture (demo, url)."""
+    from gradio_client import Client
+
+    c = Client(app[1], verbose=False, download_files=False)
+    yield c
+    c.close()
+
+
+@pytest.fixture
 def tiny_cfg():
     from dqngan.config import make_config
 

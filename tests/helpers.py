@@ -41,6 +41,24 @@ def run_cli_batch(argvs: list[list[str]], tmp: Path, env: dict, cwd: Path) -> li
     return json.loads((tmp / "out.json").read_text())
 
 
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", "--enable-unsafe-swiftshader"]
+
+
+def chromium_or_skip() -> tuple[str, object]:
+    """(Debian's chromium, Playwright's sync API) for a browser test module, or skip that module: never
+    `playwright install`, which downloads browsers."""
+    import shutil
+
+    import pytest
+
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.skip("chromium is not installed (run .ci/install-browser.sh)", allow_module_level=True)
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+    return path, sync_api
+
+
 def wait_for(pred, timeout=30.0, every=0.05, what="condition"):
     """Poll pred() until it returns something truthy (returned), or fail after `timeout` seconds."""
     end = time.monotonic() + timeout

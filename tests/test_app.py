@@ -45,11 +45,6 @@ def app(tmp_path_factory):
         yield demo, url
 
 
-@pytest.fixture
-def client(app):
-    c = Client(app[1], verbose=False, download_files=False)
-    yield c
-    c.close()
 
 
 def own_run(demo, client):

@@ -8,22 +8,17 @@ DQNGAN_SAVE_SCREENSHOTS=1.
 """
 
 import os
-import shutil
 import time
 from pathlib import Path
 
 import pytest
+from helpers import CHROMIUM_ARGS as ARGS
+from helpers import chromium_or_skip, launched_app
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if CHROMIUM is None:
-    pytest.skip("chromium is not installed (run .ci/install-browser.sh)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+CHROMIUM, sync_api = chromium_or_skip()
 pytest.importorskip("gradio")
-from helpers import launched_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", "--enable-unsafe-swiftshader"]
 TIMEOUT = 60_000  # ms; the first load fetches big JS chunks (Plotly alone is 4.6 MB)
 
 PLOT_X_LEN = """(id) => { const d = document.querySelector(`#${id} .js-plotly-plot`);

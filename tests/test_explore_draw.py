@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 gr = pytest.importorskip("gradio")
-from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client import handle_file  # noqa: E402
 from helpers import launched_app  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -40,11 +40,6 @@ def app(tmp_path_factory):
         yield demo, url
 
 
-@pytest.fixture
-def client(app):
-    c = Client(app[1], verbose=False, download_files=False)
-    yield c
-    c.close()
 
 
 @pytest.fixture

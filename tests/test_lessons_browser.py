@@ -5,26 +5,21 @@ clicks answer while a run trains, and a share link reproduces the set-up.
 Asserts on what the page shows (status text, Plotly traces, image sources, knob values), not on server internals.
 """
 
-import shutil
 import statistics
 import time
 from pathlib import Path
 
 import pytest
+from helpers import CHROMIUM_ARGS as ARGS
+from helpers import chromium_or_skip, launched_app
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if CHROMIUM is None:
-    pytest.skip("chromium is not installed (run .ci/install-browser.sh)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+CHROMIUM, sync_api = chromium_or_skip()
 pytest.importorskip("gradio")
-from helpers import launched_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "checkpoints" / "mnist"
 if not (SHIPPED / "manifest.json").is_file():
     pytest.skip("the shipped checkpoint is missing", allow_module_level=True)
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 TIMEOUT = 60_000
 STATUS = "() => document.querySelector('#status').innerText"
 TRACES = "(id) => { const d = document.querySelector(`#${id} .js-plotly-plot`); return d && d.data ? d.data : [] }"
