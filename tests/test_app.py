@@ -415,9 +415,14 @@ def test_config_json_restore_query_and_share_link(app, client):
     again, _ = lessons.from_query(dict(parse_qsl(query[1:])), knobs.preset_config("cpu"))
     assert again == tiny.replace(lr_d=0.005, g_every=0)
     client.predict("tiny", api_name="/load_preset")
-    link, students = client.predict(False, *knobs.values_of(tiny.replace(lr_d=0.005)), api_name="/share_link")
+    link, students = client.predict(False, [], *knobs.values_of(tiny.replace(lr_d=0.005)), api_name="/share_link")
     assert link.startswith("http") and link.endswith("/?preset=tiny&seed=0&lr_d=0.005")
     assert students.endswith("/?watch=1")
+    # teacher mode: both links carry the hidden parts and the layout
+    link, students = client.predict(True, ["models", "knobs"], *knobs.values_of(tiny), api_name="/share_link")
+    assert link.endswith("&layout=present&hide=knobs,models") and students.endswith("?watch=1&layout=present"
+                                                                                   "&hide=knobs,models")
+    assert lessons.hide_param(["nonsense", "draw"]) == "draw" and lessons.hide_param([]) is None
 
 
 def test_opens_on_a_shipped_checkpoint(ckpt, tmp_path):

@@ -197,3 +197,27 @@ def test_share_link_reproduces_lesson_and_changed_knobs(page, app_url, browser):
         status_has(pg, "paused")
     finally:
         student.close()
+
+
+def test_teacher_mode_hides_parts_and_keyboard_drives_training(page, app_url):
+    pg = page
+    open_page(pg, app_url + "?preset=tiny&hide=knobs,models,explain")
+    assert not pg.is_visible("#knob-col") and not pg.is_visible("#tab-models-button")
+    assert pg.is_visible("#tab-explore-button") and pg.is_visible("#train-btn")
+    assert "space" in pg.inner_text("#keys-help")
+    pg.click("#status")  # focus on the page, not on a field
+    pg.keyboard.press(" ")
+    status_has(pg, "running")
+    pg.keyboard.press(" ")
+    status_has(pg, "paused")
+    pg.keyboard.press("ArrowRight")
+    status_has(pg, "stepping 10")
+    wait_js(pg, f"() => ({STATUS})().split('\\n')[0].includes('paused')")  # the 10 steps are done
+    pg.keyboard.press("r")
+    pg.wait_for_selector("#reset-confirm", state="visible")  # R asks first, like the button
+    pg.click("#reset-cancel")
+    box = pg.locator("#step-n input")
+    box.fill("3")
+    box.press(" ")  # typing into a field is not a shortcut
+    time.sleep(1.5)
+    assert "paused" in pg.evaluate(STATUS).split("\n")[0]

@@ -35,13 +35,20 @@ body.present #classroom { position: fixed; left: 0; top: 0; bottom: 0; width: 26
 body.present .gradio-container { margin-left: 26vw !important; max-width: 74vw !important; padding-top: 0 !important; }
 body.present .readout { padding: 1px 4px; }
 body.present .readout-value { font-size: 1.5em; }
+/* Teacher mode (?hide=knobs,models,...): the parts a teacher hides from a class (lessons.HIDEABLE). */
+body.hide-knobs #knob-col, body.hide-explain .explain, body.hide-intro #app-intro, body.hide-classroom #classroom,
+body.hide-explore #tab-explore-button, body.hide-draw #tab-draw-button, body.hide-models #tab-models-button,
+body.hide-reset #reset-btn { display: none !important; }
+#keys-help kbd { border: 1px solid var(--border-color-primary); border-radius: 3px; padding: 0 4px; }
 """
 # Tooltips on the knobs that lock while training (Gradio has no tooltip parameter; a title attribute does it), alt
-# text on the images (gr.Image renders an empty alt), and the presentation layout from the URL.
+# text on the images (gr.Image renders an empty alt), teacher mode and the presentation layout from the URL, and the
+# keyboard shortcuts.
 JS = """
 () => {
   const tip = %s;
   const alts = %s;
+  const hideable = %s;
   const mark = () => {
     document.querySelectorAll('.knob-frozen').forEach(e => { if (!e.title) e.title = tip; });
     for (const [id, alt] of Object.entries(alts)) {
@@ -50,7 +57,23 @@ JS = """
   };
   mark();
   new MutationObserver(mark).observe(document.body, {childList: true, subtree: true});
-  if (new URLSearchParams(window.location.search).get('layout') === 'present') {
+  const query = new URLSearchParams(window.location.search);
+  for (const part of (query.get('hide') || '').split(',')) {
+    if (hideable.includes(part.trim())) document.body.classList.add('hide-' + part.trim());
+  }
+  // Keyboard shortcuts (listed in the Classroom panel): space = Train / Pause, right arrow = Step, R = Reset.
+  // Not while typing into a field, and never with a modifier key (browser shortcuts stay the browser's).
+  document.addEventListener('keydown', (ev) => {
+    const t = ev.target;
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || (t && (t.isContentEditable ||
+        ['INPUT', 'TEXTAREA', 'SELECT', 'BUTTON'].includes(t.tagName)))) return;
+    const click = (id) => { const b = document.querySelector(id); if (b && b.offsetParent !== null) b.click(); };
+    const status = (document.querySelector('#status') || {innerText: ''}).innerText;
+    if (ev.key === ' ') { ev.preventDefault(); click(status.includes('running') ? '#pause-btn' : '#train-btn'); }
+    else if (ev.key === 'ArrowRight') { ev.preventDefault(); click('#step-btn'); }
+    else if (ev.key === 'r' || ev.key === 'R') { click('#reset-btn'); }
+  });
+  if (query.get('layout') === 'present') {
     document.body.classList.add('present');
     const box = () => document.querySelector('#present-box input');
     const tick = setInterval(() => { const b = box(); if (b) { if (!b.checked) b.click(); clearInterval(tick); } },
@@ -100,7 +123,7 @@ def launch_kwargs() -> dict[str, Any]:
     dropped on unload (forget_gradio_session), and this bounds the rest (tabs whose unload never came): the least
     recently used sessions beyond DQNGAN_STATE_SESSIONS (default 100) are dropped. A visible tab touches its session
     every second (a tab hidden while 100 newer sessions arrived comes back with fresh gr.State)."""
-    return {"css": CSS, "js": JS % (repr(knobs.LOCK_TIP), json.dumps(ALT)),
+    return {"css": CSS, "js": JS % (repr(knobs.LOCK_TIP), json.dumps(ALT), json.dumps(list(lessons.HIDEABLE))),
             "footer_links": ["api", "gradio", "settings"],
             "state_session_capacity": max(10, int(os.environ.get("DQNGAN_STATE_SESSIONS", 100)))}
 

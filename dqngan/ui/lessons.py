@@ -138,6 +138,12 @@ def restore_json(text: str) -> Config:
         raise UserError(f"cannot restore this config: {e}") from None
 
 
+# What teacher mode can hide (?hide=knobs,models): name -> what the class then does not see (demo.py's CSS).
+HIDEABLE: dict[str, str] = {"knobs": "the knob panel", "explain": "the chart explainers", "intro": "the intro line",
+                            "reset": "the Reset button", "explore": "the Explore tab", "draw": "the Draw tab",
+                            "models": "the Models tab", "classroom": "this Classroom panel"}
+KEYS_HELP = ("Keyboard: <kbd>space</kbd> Train / Pause · <kbd>→</kbd> Step · <kbd>R</kbd> Reset (asks first) — "
+             "not while typing in a field.")
 # Query-string keys besides the knobs' own names (see share_query).
 QUERY_KEYS = ("lesson", "preset", "layout", "hide", "watch")
 
@@ -170,9 +176,15 @@ def from_query(params: dict[str, str], base: Config) -> tuple[Config, str | None
     return cfg, lesson
 
 
-def share_query(rec: dict, vals: tuple, present: bool = False) -> str:
+def hide_param(hide: list[str] | None) -> str | None:
+    """The ?hide= value for the teacher-mode checklist (known names only, in a stable order)."""
+    names = [k for k in HIDEABLE if k in (hide or [])]
+    return ",".join(names) or None
+
+
+def share_query(rec: dict, vals: tuple, present: bool = False, hide: list[str] | None = None) -> str:
     """The query string that reproduces this set-up: the lesson (or preset), the seed and every knob the user
-    changed since the lesson, preset or model filled the knobs in."""
+    changed since the lesson, preset or model filled the knobs in; the layout and teacher mode's hidden parts."""
     values = dict(zip(knobs.KEYS, vals))
     q: dict[str, Any] = {}
     if rec.get("lesson"):
@@ -184,7 +196,9 @@ def share_query(rec: dict, vals: tuple, present: bool = False) -> str:
     q.update({k: v for k, v in changed.items() if k != "seed"})
     if present:
         q["layout"] = "present"
-    return "?" + urlencode({k: json.dumps(v) if isinstance(v, bool) else v for k, v in q.items() if v is not None})
+    q["hide"] = hide_param(hide)
+    return "?" + urlencode({k: json.dumps(v) if isinstance(v, bool) else v for k, v in q.items() if v is not None},
+                           safe=",")
 
 
 # ------------------------------------------------------------------------------------------------ the panel
@@ -199,6 +213,7 @@ def build_panel() -> dict:
                                   scale=1)
         text = gr.Markdown("Pick a lesson: it loads the model the lesson needs, sets the knobs and explains what to "
                            "watch. Or press **Train** below to continue the shipped model.", elem_id="lesson-text")
+        gr.HTML(f'<p id="keys-help">{KEYS_HELP}</p>')
         with gr.Accordion("share links for the class, config as JSON", open=False, elem_id="share-box"):
             with gr.Row():
                 share_btn = gr.Button("Make share links", elem_id="share-btn", scale=1)
@@ -206,13 +221,15 @@ def build_panel() -> dict:
                                    elem_id="share-query", scale=3, interactive=False, buttons=["copy"])
                 students = gr.Textbox(label="students' link: watch the run that trains here, read-only",
                                       elem_id="students-link", scale=2, interactive=False, buttons=["copy"])
+            hide = gr.CheckboxGroup([(v, k) for k, v in HIDEABLE.items()], label="teacher mode: hide from the class "
+                                    "(both links carry it)", elem_id="hide-box")
             with gr.Row():
                 copy_btn = gr.Button("Show config as JSON", elem_id="config-copy-btn")
                 restore_btn = gr.Button("Restore config from JSON", elem_id="config-restore-btn")
             code = gr.Code(language="json", label="config (copy it, or paste one and press Restore)", lines=8,
                            interactive=True, elem_id="config-json", buttons=["copy"])
     return {"lesson": lesson, "text": text, "share": share, "students": students, "share_btn": share_btn, "box": box,
-            "present": present,
+            "present": present, "hide": hide,
             "copy_btn": copy_btn, "restore_btn": restore_btn, "code": code}
 
 
@@ -248,18 +265,19 @@ def wire(ctx: Any, panel: dict, train: Any, explore: dict, draw: dict, tabs: Any
     panel["lesson"].input(pick_lesson, [panel["lesson"]], lesson_outputs, api_name="lesson").then(
         explore["sync"], explore["sync_inputs"], explore["sync_outputs"], api_visibility="undocumented")
 
-    def share_link(rec: dict, present: bool, request: gr.Request, *vals: Any) -> tuple[str, str]:
+    def share_link(rec: dict, present: bool, hide: list[str], request: gr.Request, *vals: Any) -> tuple[str, str]:
         """The set-up link, and the students' link: one training slot per CPU, so a class watches one run (a
         lesson link would build a model per student)."""
-        query = share_query(rec, vals, bool(present))
-        watch = "?watch=1" + ("&layout=present" if present else "")
+        query = share_query(rec, vals, bool(present), hide)
+        watch = "?" + urlencode({k: v for k, v in (("watch", 1), ("layout", "present" if present else None),
+                                                   ("hide", hide_param(hide))) if v is not None}, safe=",")
         host = (request.headers or {}).get("host") if request is not None else None
         if not host:
             return query, watch
         proto = (request.headers or {}).get("x-forwarded-proto", "http")
         return f"{proto}://{host}/{query}", f"{proto}://{host}/{watch}"
 
-    panel["share_btn"].click(guard(2)(share_link), [train.recipe, panel["present"], *knob_list],
+    panel["share_btn"].click(guard(2)(share_link), [train.recipe, panel["present"], panel["hide"], *knob_list],
                              [panel["share"], panel["students"]], api_name="share_link", show_progress="hidden")
     panel["present"].input(None, [panel["present"]], None, js=PRESENT_JS)
     panel["copy_btn"].click(guard(1)(config_json), [train.base_cfg, *knob_list], [panel["code"]],
