@@ -33,6 +33,7 @@ N_FIXED = 64  # fixed noise for sample grids and Q-value probes (an 8x8 grid)
 GOOD_EVERY = 25  # steps between in-memory copies of the last finite state
 MAX_GRIDS = 120  # sample-grid timeline length (thinned like the scalar history)
 VIEWS = {"z": "", "features": "image", "score": "score", "grad": "grad"}  # q_state -> Potential.features
+PARTS = ("joint", "d", "g", "agent")  # what one step trains (train_step's step modes)
 
 
 class Trainer:
@@ -84,6 +85,7 @@ class Trainer:
         self._thread: threading.Thread | None = None
         self._status = "idle"
         self._budget: int | None = None
+        self._part = "joint"  # what the thread's steps train (step(n, part)); start() trains everything
         self._stop = False
         self._busy = False  # a step is in flight in the thread
         self._waiting = 0  # other threads waiting for the models: the training loop lets them in between steps
@@ -107,16 +109,33 @@ class Trainer:
         return self._sampler
 
     # ------------------------------------------------------------------------------------------------ one step
-    def train_step(self) -> dict[str, float]:
-        """One GAN iteration, plus an agent step every `agent_every` iterations."""
+    def train_step(self, part: str = "joint") -> dict[str, float]:
+        """One GAN iteration, plus an agent step every `agent_every` iterations (`part="joint"`).
+
+        The step modes a class takes one piece at a time: "d" = the n_critic D updates alone (and D-bar's Polyak
+        update), "g" = one G update alone (and G_ema's), "agent" = one env step for every episode and its DQN
+        update(s) alone. Each counts as a step, so every chart moves."""
         cfg = self.cfg
+        if part not in PARTS:
+            raise ValueError(f"unknown step part {part!r}; choose from {', '.join(PARTS)}")
+        if part == "g" and cfg.g_every == 0:
+            raise ConfigError("G is frozen in this run (train G is off): tick train G to step it")
         if self.step_count % GOOD_EVERY == 0 and self._last_finite() and self._weights_finite():
             self._good = self._capture()
-        stats = self._gan_step()
-        polyak_update(self.G_ema, self.G, 1.0 - cfg.ema_decay)
-        polyak_update(self.D_bar, self.D, cfg.dbar_tau)
-        if self._agent_active() and self.step_count % cfg.agent_every == 0:
-            stats.update(self._agent_step())
+        if part == "joint":
+            stats = self._gan_step()
+            polyak_update(self.G_ema, self.G, 1.0 - cfg.ema_decay)
+            polyak_update(self.D_bar, self.D, cfg.dbar_tau)
+            if self._agent_active() and self.step_count % cfg.agent_every == 0:
+                stats.update(self._agent_step())
+        elif part == "d":
+            stats = self._d_steps()
+            polyak_update(self.D_bar, self.D, cfg.dbar_tau)
+        elif part == "g":
+            stats = self._g_step()
+            polyak_update(self.G_ema, self.G, 1.0 - cfg.ema_decay)
+        else:
+            stats = self._agent_step()
         self.step_count += 1
         if self.step_count % cfg.dirs_every == 0 and cfg.directions in ("sefa", "pca"):
             self._set_directions(compute_directions(cfg.directions, self.G_ema, cfg.n_dirs, self.gen))
@@ -144,6 +163,14 @@ class Trainer:
         return self.cfg.agent_every > 0 and self.step_count >= self.cfg.agent_start
 
     def _gan_step(self) -> dict[str, float]:
+        stats = self._d_steps()
+        if self.cfg.g_every == 0 or self.step_count % self.cfg.g_every:
+            return stats  # G frozen (or not its turn): D and the agent keep learning
+        stats.update(self._g_step())
+        return stats
+
+    def _d_steps(self) -> dict[str, float]:
+        """n_critic D updates on real digits vs G's fakes (a refined_frac of them agent-refined)."""
         cfg, dev, bs = self.cfg, self.device, self.cfg.batch_size
         stats: dict[str, float] = {}
         for _ in range(cfg.n_critic):
@@ -176,17 +203,18 @@ class Trainer:
             stats["d_fake"] = float(d_fake[n_ref:].detach().mean())
         else:
             stats["d_fake"] = float(d_fake.detach().mean())
+        return stats
 
-        if cfg.g_every == 0 or self.step_count % cfg.g_every:
-            return stats  # G frozen (or not its turn): D and the agent keep learning
-        z = self._randn(bs)
+    def _g_step(self) -> dict[str, float]:
+        """One G update against the current D."""
+        cfg, dev = self.cfg, self.device
+        z = self._randn(cfg.batch_size)
         with autocast(dev, cfg.amp):
             loss_g = losses.g_loss(cfg.loss, self.D(self.G(z)).float())
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
-        stats["g_loss"] = float(loss_g.detach())
-        return stats
+        return {"g_loss": float(loss_g.detach())}
 
     def _agent_step(self) -> dict[str, float]:
         """act -> store -> (sample -> relabel -> Double-DQN target -> loss -> Polyak sync) x dqn_updates."""
@@ -405,7 +433,7 @@ class Trainer:
         """Train one step; on a non-finite loss, rewind to the last good state and report. Returns False then."""
         with self._lock:
             t0 = time.perf_counter()
-            stats = self.train_step()
+            stats = self.train_step(self._part)
             dt = time.perf_counter() - t0
             self.elapsed += dt
             self._rate = 1.0 / dt if self._rate == 0 else 0.95 * self._rate + 0.05 / dt
@@ -440,11 +468,15 @@ class Trainer:
 
     resume = start
 
-    def step(self, n: int = 1) -> None:
-        """Train exactly n more steps in the background thread, then pause."""
+    def step(self, n: int = 1, part: str = "joint") -> None:
+        """Train exactly n more steps in the background thread, then pause. `part`: see train_step."""
         if n < 1:
             raise ValueError("step(n) needs n >= 1")
-        self._command("running", n)
+        if part not in PARTS:
+            raise ValueError(f"unknown step part {part!r}; choose from {', '.join(PARTS)}")
+        if part == "g" and self.cfg.g_every == 0:  # refused here, before the thread would stop on it
+            raise ConfigError("G is frozen in this run (train G is off): tick train G to step it")
+        self._command("running", n, part)
 
     def pause(self) -> None:
         with self._cv:
@@ -475,9 +507,9 @@ class Trainer:
                 self._cv.wait(left)
         return True
 
-    def _command(self, status: str, budget: int | None) -> None:
+    def _command(self, status: str, budget: int | None, part: str = "joint") -> None:
         with self._cv:
-            self._status, self._budget, self._stop = status, budget, False
+            self._status, self._budget, self._stop, self._part = status, budget, False, part
             self.error = self.error_trace = None
             self._version += 1
             if self._thread is None or not self._thread.is_alive():

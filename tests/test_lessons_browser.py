@@ -27,10 +27,15 @@ IMG_SRC = "(id) => { const i = document.querySelector(`#${id} img`); return i ? 
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+def app(tmp_path_factory):
     # the shipped agent-phase checkpoint (G frozen) is what a teacher first sees; tiny is the app's Reset preset
-    with launched_app(tmp_path_factory.mktemp("lessons-app"), checkpoint=SHIPPED) as (_, url):
-        yield url
+    with launched_app(tmp_path_factory.mktemp("lessons-app"), checkpoint=SHIPPED) as (demo, url):
+        yield demo, url
+
+
+@pytest.fixture(scope="module")
+def app_url(app):
+    return app[1]
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +204,9 @@ def test_share_link_reproduces_lesson_and_changed_knobs(page, app_url, browser):
         student.close()
 
 
-def test_teacher_mode_hides_parts_and_keyboard_drives_training(page, app_url):
+def test_teacher_mode_hides_parts_and_keyboard_drives_training(page, app, app_url):
+    import torch
+
     pg = page
     open_page(pg, app_url + "?preset=tiny&hide=knobs,models,explain")
     assert not pg.is_visible("#knob-col") and not pg.is_visible("#tab-models-button")
@@ -220,4 +227,21 @@ def test_teacher_mode_hides_parts_and_keyboard_drives_training(page, app_url):
     box.fill("3")
     box.press(" ")  # typing into a field is not a shortcut
     time.sleep(1.5)
-    assert "paused" in pg.evaluate(STATUS).split("\n")[0]
+    text = pg.evaluate(STATUS)
+    assert "paused" in text and "running" not in text, text
+    # step modes from the keyboard: D trains D alone, G trains G alone, A the agent alone
+    (run,) = [r for r in app[0].ctx.registry.runs() if r.owner]
+    t = run.trainer
+
+    def weights():
+        return {k: torch.cat([p.detach().flatten() for p in m.parameters()]).clone()
+                for k, m in (("G", t.G), ("D", t.D), ("Q", t.agent.q))}
+
+    for key, word, moves in (("d", "stepped D", {"D"}), ("g", "stepped G", {"G"}), ("a", "stepped the agent", {"Q"})):
+        before, step = weights(), t.step_count
+        pg.click("#status")
+        pg.keyboard.press(key)
+        status_has(pg, word)
+        assert t.wait(30) and t.step_count == step + 1
+        after = weights()
+        assert {k for k in before if not torch.equal(before[k], after[k])} == moves, key

@@ -181,3 +181,36 @@ def test_explorer_api_and_snapshot_never_waits_for_the_model_lock(make_trainer):
     assert time.monotonic() - t0 < 1.0 and snap["step"] == 3
     release.set()
     th.join()
+
+
+def _weights(module):
+    return torch.cat([p.detach().flatten().clone() for p in module.parameters()])
+
+
+def test_step_modes_train_only_their_part(make_trainer):
+    """Step D changes D (and D-bar), not G; Step G changes G (and G_ema), not D; Step agent changes Q, not the GAN."""
+    t = make_trainer(learning_starts=8)
+    t.run(steps=3)
+    nets = {"G": t.G, "G_ema": t.G_ema, "D": t.D, "D_bar": t.D_bar, "Q": t.agent.q}
+
+    def changed_by(part):
+        before = {k: _weights(m) for k, m in nets.items()}
+        step = t.step_count
+        stats = t.train_step(part)
+        assert t.step_count == step + 1  # every step mode counts, so the charts move
+        return {k for k, m in nets.items() if not torch.equal(before[k], _weights(m))}, stats
+
+    moved, stats = changed_by("d")
+    assert moved == {"D", "D_bar"} and "d_loss" in stats and "g_loss" not in stats
+    moved, stats = changed_by("g")
+    assert moved == {"G", "G_ema"} and set(stats) == {"g_loss"}
+    moved, stats = changed_by("agent")
+    assert moved == {"Q"} and "td_loss" in stats and "d_loss" not in stats
+    with pytest.raises(ValueError):
+        t.train_step("everything")
+    frozen = make_trainer(g_every=0)
+    with pytest.raises(ConfigError, match="G is frozen"):
+        frozen.step(1, "g")  # refused before the thread starts
+    assert frozen.status == "idle"
+    frozen.step(2, "d")
+    assert frozen.wait(30) and frozen.step_count == 2 and frozen.status == "paused"

@@ -61,7 +61,8 @@ JS = """
   for (const part of (query.get('hide') || '').split(',')) {
     if (hideable.includes(part.trim())) document.body.classList.add('hide-' + part.trim());
   }
-  // Keyboard shortcuts (listed in the Classroom panel): space = Train / Pause, right arrow = Step, R = Reset.
+  // Keyboard shortcuts (listed in the Classroom panel): space = Train / Pause, right arrow = Step, R = Reset,
+  // D / G / A = step D, G or the agent alone.
   // Not while typing into a field, and never with a modifier key (browser shortcuts stay the browser's).
   document.addEventListener('keydown', (ev) => {
     const t = ev.target;
@@ -72,6 +73,9 @@ JS = """
     if (ev.key === ' ') { ev.preventDefault(); click(status.includes('running') ? '#pause-btn' : '#train-btn'); }
     else if (ev.key === 'ArrowRight') { ev.preventDefault(); click('#step-btn'); }
     else if (ev.key === 'r' || ev.key === 'R') { click('#reset-btn'); }
+    else if (ev.key === 'd' || ev.key === 'D') { click('#step-d-btn'); }
+    else if (ev.key === 'g' || ev.key === 'G') { click('#step-g-btn'); }
+    else if (ev.key === 'a' || ev.key === 'A') { click('#step-agent-btn'); }
   });
   if (query.get('layout') === 'present') {
     document.body.classList.add('present');

@@ -228,7 +228,7 @@ class Registry:
             raise Busy(f"busy: {n} of {self.max_running} training slot(s) in use by other visitors. Watch their run "
                        f"(the Watch button) or wait and press Train again; you can still explore and draw.")
 
-    def train(self, run: Run, steps: int | None = None) -> None:
+    def train(self, run: Run, steps: int | None = None, part: str = "joint") -> None:
         with self._lock:  # the check and the start are one step, so two clicks can't both take the last slot
             if not self._owned(run):  # evicted, replaced or dropped since the click made it: starting it would
                 # train outside the cap, and nothing would ever stop it
@@ -238,7 +238,7 @@ class Registry:
             if steps is None:
                 run.trainer.start()
             else:
-                run.trainer.step(steps)
+                run.trainer.step(steps, part)
             run.dirty = True
 
     def watch(self, sid: str) -> Run | None:

@@ -29,6 +29,12 @@ POLL_SECONDS = 1.0
 # the browser (gr.Plot draws every new payload into a fresh div): on 2 shared cores that blocked the page's main
 # thread for seconds, and a Pause click showed 10-14 s late. Status, readouts and the grid still follow every second.
 CHART_SECONDS = 3.0
+PARTS_HELP = ("D: its n_critic updates on real vs fake digits · G: one update against D · agent: one move in every "
+              "episode, then its DQN update")
+PART_DONE = {"d": "stepped D: n_critic D updates (G and the agent did not learn)",
+             "g": "stepped G: one G update against the current D (D and the agent did not learn)",
+             "agent": "stepped the agent: one move in every episode, then its DQN update(s) (none until replay holds "
+                      "learning_starts transitions); G and D did not learn"}
 WINDOWS: dict[str, int | None] = {"whole run": None, "last 2000 steps": 2000, "last 500 steps": 500}
 GRID_SCALE = 2  # the 8x8 grids are sent at 2x, nearest-neighbour, so they stay crisp when shown large
 LOSS = [("d_loss", "D loss"), ("g_loss", "G loss"), ("td_loss", "TD loss (agent, right axis)", "y2")]
@@ -242,6 +248,12 @@ def build(ctx: AppContext) -> TrainTab:
         watch_btn = gr.Button("Watch others", elem_id="watch-btn", scale=1)
         n_steps = gr.Number(10, label="steps per Step click", precision=0, minimum=1, maximum=10_000, scale=1,
                             elem_id="step-n")
+    with gr.Row(elem_id="part-buttons"):
+        gr.Markdown("**One piece at a time:**", elem_classes=["chart-title"])
+        step_d = gr.Button("Step D", size="sm", elem_id="step-d-btn", scale=0, min_width=110)
+        step_g = gr.Button("Step G", size="sm", elem_id="step-g-btn", scale=0, min_width=110)
+        step_a = gr.Button("Step agent", size="sm", elem_id="step-agent-btn", scale=0, min_width=130)
+        gr.Markdown(PARTS_HELP, elem_classes=["chart-text"])
     with gr.Row(visible=False, elem_id="reset-confirm") as confirm_row:
         confirm_md = gr.Markdown("", elem_id="reset-confirm-text")
         confirm_btn = gr.Button("Yes, reset", variant="stop", elem_id="reset-yes", scale=0, min_width=140)
@@ -433,7 +445,7 @@ def build(ctx: AppContext) -> TrainTab:
         handler.__name__ = fn.__name__
         return handler
 
-    def start(sid: str, cfg: Config, steps: int | None) -> list[str]:
+    def start(sid: str, cfg: Config, steps: int | None, part: str = "joint") -> list[str]:
         """Train / Step on the session's own run (made on first use; given back if every slot is busy)."""
         reg.unwatch(sid)
         reg.session(sid).follow = False
@@ -444,11 +456,13 @@ def build(ctx: AppContext) -> TrainTab:
                 raise UserError("training is running; press Pause first, then Step")
             return notes + ["already training"]
         try:
-            reg.train(run, steps)
+            reg.train(run, steps, part)
         except Busy:
             if not had:
                 reg.release(sid, run)  # keep looking at the shared model (and free to Watch) instead
             raise
+        if part != "joint":
+            return notes + [PART_DONE[part]]
         return notes + ([f"stepping {steps} step(s)"] if steps else [])
 
     def do_train(sid: str, base: dict, *vals: Any) -> list[str]:
@@ -458,6 +472,12 @@ def build(ctx: AppContext) -> TrainTab:
         if n is None or not 1 <= int(n) <= 10_000:
             raise UserError("steps per Step click must be a whole number from 1 to 10000")
         return start(sid, cfg_from(base, vals), int(n))
+
+    def do_part(part: str) -> Any:
+        def step_part(sid: str, base: dict, *vals: Any) -> list[str]:
+            return start(sid, cfg_from(base, vals), 1, part)
+        step_part.__name__ = f"step_{part}"
+        return step_part
 
     def do_pause(sid: str) -> list[str]:
         sess = reg.session(sid)
@@ -480,6 +500,8 @@ def build(ctx: AppContext) -> TrainTab:
     train_btn.click(command(do_train), [cfg_state, *knob_list], cmd_out, api_name="train", **kw)
     step_btn.click(command(do_step), [n_steps, cfg_state, *knob_list], cmd_out, api_name="step", **kw)
     pause_btn.click(command(do_pause), None, cmd_out, api_name="pause", **kw)
+    for btn, part in ((step_d, "d"), (step_g, "g"), (step_a, "agent")):
+        btn.click(command(do_part(part)), [cfg_state, *knob_list], cmd_out, api_name=f"step_{part}", **kw)
     watch_btn.click(command(do_watch), None, cmd_out, api_name="watch", **kw)
 
     # ------------------------------------------------------------------------------------------------ reset
