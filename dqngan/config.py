@@ -79,6 +79,8 @@ class Config:
     # --- bookkeeping ---
     seed: int = _f(0, "random seed", 0, 2**31 - 1)
     log_every: int = _f(10, "record scalar metrics every N steps", 1, 10**6, live=True)
+    step_delay: float = _f(0.0, "seconds the background thread waits after each step (the app's slow speed)", 0.0,
+                           10.0, live=True)
     grid_every: int = _f(100, "record sample grids every N steps", 1, 10**6, live=True)
     fid_every: int = _f(500, "compute FID every N steps (0 = never)", 0, 10**9, live=True)
     fid_n: int = _f(1000, "samples used for FID during training", 10, 100_000)

@@ -76,6 +76,7 @@ class Trainer:
         self.history = History(cfg.history_len)
         self.grids: list[tuple[int, np.ndarray, np.ndarray]] = []
         self._acc: dict[str, list[float]] = {}
+        self.last_stats: dict[str, float] = {}
         self._fid: Any = None  # FIDScorer, built on first use
 
         # control state (guarded by _cv); models are guarded by _lock
@@ -436,8 +437,12 @@ class Trainer:
             stats = self.train_step(self._part)
             dt = time.perf_counter() - t0
             self.elapsed += dt
-            self._rate = 1.0 / dt if self._rate == 0 else 0.95 * self._rate + 0.05 / dt
+            # the thread's slow speed waits step_delay after each step: steps/s is what the run really makes
+            wall = dt + (self.cfg.step_delay if threading.current_thread() is self._thread else 0.0)
+            self._rate = 1.0 / wall if self._rate == 0 else 0.95 * self._rate + 0.05 / wall
             bad = [k for k, v in stats.items() if not math.isfinite(v)]
+            with self._hist_lock:
+                self.last_stats = dict(stats)  # this very step's values (the slow-motion narration shows them)
             if not bad:
                 return True
             at = self.step_count
@@ -541,6 +546,8 @@ class Trainer:
                         if self._budget <= 0:
                             self._status, self._budget = "paused", None
                     self._cv.notify_all()
+                    if self.cfg.step_delay > 0 and self._status == "running":
+                        self._cv.wait(self.cfg.step_delay)  # slow speed; a pause or stop wakes it at once
         except Exception as exc:  # reported in the snapshot, never swallowed
             with self._cv:
                 self.error = f"{type(exc).__name__}: {exc}"
@@ -588,5 +595,5 @@ class Trainer:
                 "message": message, "step": self.step_count, "agent_steps": self.agent_steps,
                 "steps_per_s": self._rate, "elapsed": self.elapsed, "device": str(self.device),
                 "config": self.cfg.to_dict(), "action_labels": list(self.labels),
-                "history": self.history.to_dict(), "grids": list(self.grids),
+                "history": self.history.to_dict(), "grids": list(self.grids), "last_stats": dict(self.last_stats),
             }

@@ -5,6 +5,7 @@ clicks answer while a run trains, and a share link reproduces the set-up.
 Asserts on what the page shows (status text, Plotly traces, image sources, knob values), not on server internals.
 """
 
+import re
 import statistics
 import time
 from pathlib import Path
@@ -245,3 +246,42 @@ def test_teacher_mode_hides_parts_and_keyboard_drives_training(page, app, app_ur
         assert t.wait(30) and t.step_count == step + 1
         after = weights()
         assert {k for k in before if not torch.equal(before[k], after[k])} == moves, key
+
+
+def test_slow_motion_step_narrates_the_diagram_and_speed_says_what_it_does(page, app, app_url):
+    pg = page
+    open_page(pg, app_url + "?preset=tiny")
+    caption = "() => document.querySelector('#narration-caption').textContent"
+    pg.click("#slowmo-btn")
+    status_has(pg, "slow motion: one joint step")
+    wait_js(pg, f"() => ({caption})().startsWith('1 / 8')")
+    assert pg.evaluate("() => [...document.querySelectorAll('#diagram .node.active')].map(n => n.id)") == [
+        "node-z", "node-g", "node-fake"]
+    wait_js(pg, f"() => ({caption})().startsWith('2 / 8')", timeout=5_000)  # about a second per sub-step
+    assert re.search(r"D\(x\) = -?[0-9]", pg.evaluate(caption)), pg.evaluate(caption)  # that step's own values
+    pg.click("#narr-pause")
+    frozen = pg.evaluate(caption)
+    time.sleep(2.5)
+    assert pg.evaluate(caption) == frozen  # paused
+    pg.click("#status")
+    pg.keyboard.press("n")  # the keyboard advances one sub-step
+    wait_js(pg, f"(f) => ({caption})() !== f", arg=frozen, timeout=5_000)
+    # reduced motion: every numbered sub-step at once, no animation
+    pg.check("#reduced-motion input")
+    pg.click("#slowmo-btn")
+    wait_js(pg, "() => document.querySelector('#diagram .diagram-box').classList.contains('show-all')")
+    assert pg.locator("#diagram ol.narration li").count() == 8 and pg.is_visible("#diagram ol.narration")
+    # the speed control says what it does, and slow really slows the run
+    pg.get_by_label("fast").check()
+    status_has(pg, "charts redrawn only every 10 s")
+    pg.get_by_label("slow").check()
+    status_has(pg, "about 2 steps a second")
+    run = [r for r in app[0].ctx.registry.runs() if r.owner][0].trainer
+    pg.click("#train-btn")
+    status_has(pg, "running")
+    s0, t0 = run.step_count, time.monotonic()
+    time.sleep(4)
+    made = (run.step_count - s0) / (time.monotonic() - t0)
+    pg.click("#pause-btn")
+    status_has(pg, "paused")
+    assert made < 3.0, made  # about 2 steps/s, against ~50 at normal speed

@@ -39,6 +39,14 @@ body.present .readout-value { font-size: 1.5em; }
 body.hide-knobs #knob-col, body.hide-explain .explain, body.hide-intro #app-intro, body.hide-classroom #classroom,
 body.hide-explore #tab-explore-button, body.hide-draw #tab-draw-button, body.hide-models #tab-models-button,
 body.hide-reset #reset-btn { display: none !important; }
+.model-diagram .node rect { fill: #f4f4f4; stroke: #777; stroke-width: 1.2; }
+.model-diagram .node text { font-size: 13px; fill: #222; }
+.model-diagram .node text.value { font-size: 12px; font-weight: 700; fill: #0072B2; }
+.model-diagram .node.active rect { fill: #FFE9B8; stroke: #E69F00; stroke-width: 4; }
+.model-diagram .row-title { font-size: 13px; font-weight: 700; fill: #444; }
+.narration-caption { font-size: 1.25em; min-height: 1.6em; font-weight: 600; }
+.diagram-box ol.narration { display: none; }
+.diagram-box.show-all ol.narration { display: block; }
 #keys-help kbd { border: 1px solid var(--border-color-primary); border-radius: 3px; padding: 0 4px; }
 """
 # Tooltips on the knobs that lock while training (Gradio has no tooltip parameter; a title attribute does it), alt
@@ -76,6 +84,8 @@ JS = """
     else if (ev.key === 'd' || ev.key === 'D') { click('#step-d-btn'); }
     else if (ev.key === 'g' || ev.key === 'G') { click('#step-g-btn'); }
     else if (ev.key === 'a' || ev.key === 'A') { click('#step-agent-btn'); }
+    else if (ev.key === 's' || ev.key === 'S') { click('#slowmo-btn'); }
+    else if (ev.key === 'n' || ev.key === 'N') { click('#narr-next'); }
   });
   if (query.get('layout') === 'present') {
     document.body.classList.add('present');

@@ -143,8 +143,8 @@ HIDEABLE: dict[str, str] = {"knobs": "the knob panel", "explain": "the chart exp
                             "reset": "the Reset button", "explore": "the Explore tab", "draw": "the Draw tab",
                             "models": "the Models tab", "classroom": "this Classroom panel"}
 KEYS_HELP = ("Keyboard: <kbd>space</kbd> Train / Pause · <kbd>→</kbd> Step · <kbd>D</kbd> / <kbd>G</kbd> / "
-             "<kbd>A</kbd> step D, G or the agent alone · <kbd>R</kbd> Reset (asks first) — not while typing in a "
-             "field.")
+             "<kbd>A</kbd> step D, G or the agent alone · <kbd>S</kbd> slow-motion step, <kbd>N</kbd> its next "
+             "sub-step · <kbd>R</kbd> Reset (asks first) — not while typing in a field.")
 # Query-string keys besides the knobs' own names (see share_query).
 QUERY_KEYS = ("lesson", "preset", "layout", "hide", "watch")
 

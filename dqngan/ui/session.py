@@ -82,6 +82,8 @@ class Session:
     follow: bool = False  # opened with ?watch=1: watch whoever trains (a student following the teacher's run)
     charts_key: str = ""  # the data version this viewer's charts were last told to show (see train_tab.poll)
     charts_at: float = 0.0
+    chart_seconds: float = 3.0  # how often this viewer's charts redraw while training (the speed control)
+    step_delay: float = 0.0  # the speed control's wait after each step of this session's own run
     _notice: str | None = None
     _notice_at: float = 0.0
 

@@ -20,6 +20,7 @@ import numpy as np
 from ..config import LIVE_KEYS, PRESETS, Config
 from . import charts, images, knobs
 from .context import AppContext
+from .diagram import NARRATE_JS, latest_values, svg
 from .feedback import UserError, guard, warn
 from .lessons import EXPLAIN, PRESET_INFO
 from .session import Busy, Run, config_core
@@ -29,6 +30,12 @@ POLL_SECONDS = 1.0
 # the browser (gr.Plot draws every new payload into a fresh div): on 2 shared cores that blocked the page's main
 # thread for seconds, and a Pause click showed 10-14 s late. Status, readouts and the grid still follow every second.
 CHART_SECONDS = 3.0
+# The speed control: (seconds the trainer waits after each step, seconds between chart redraws, what it says).
+SPEEDS: dict[str, tuple[float, float, str]] = {
+    "slow": (0.5, 1.0, "slow: about 2 steps a second, charts every second, so a class can follow each step"),
+    "normal": (0.0, CHART_SECONDS, f"normal: full speed, charts every {CHART_SECONDS:g} s"),
+    "fast": (0.0, 10.0, "fast: full speed, charts redrawn only every 10 s (the grid and numbers still every second)"),
+}
 PARTS_HELP = ("D: its n_critic updates on real vs fake digits · G: one update against D · agent: one move in every "
               "episode, then its DQN update")
 PART_DONE = {"d": "stepped D: n_critic D updates (G and the agent did not learn)",
@@ -149,6 +156,11 @@ def q_text(labels: list[str], hist: dict) -> tuple[str, str]:
             f"**{spread:.3f}** (an untrained network spreads too: watch whether the same rows stay on top)")
 
 
+def diagram_html(snap: dict) -> str:
+    """The model diagram with the run's newest values."""
+    return svg(latest_values(snap.get("history", {}), snap.get("action_labels", []), snap.get("last_stats")))
+
+
 def readouts_html(snap: dict) -> str:
     """Big numbers of the newest values (the charts' latest points), for a projector."""
     hist = snap.get("history", {})
@@ -254,6 +266,7 @@ def build(ctx: AppContext) -> TrainTab:
         step_g = gr.Button("Step G", size="sm", elem_id="step-g-btn", scale=0, min_width=110)
         step_a = gr.Button("Step agent", size="sm", elem_id="step-agent-btn", scale=0, min_width=130)
         gr.Markdown(PARTS_HELP, elem_classes=["chart-text"])
+        speed = gr.Radio(list(SPEEDS), value="normal", label="speed", elem_id="speed", scale=0, min_width=260)
     with gr.Row(visible=False, elem_id="reset-confirm") as confirm_row:
         confirm_md = gr.Markdown("", elem_id="reset-confirm-text")
         confirm_btn = gr.Button("Yes, reset", variant="stop", elem_id="reset-yes", scale=0, min_width=140)
@@ -297,6 +310,17 @@ def build(ctx: AppContext) -> TrainTab:
                 reward_plot, reward_text = _chart_box("reward-plot", "**Discriminator scores**: D(x), D(G(z)), "
                                                       "D(G(z_T)) and the episode return", "reward")
                 loss_plot, loss_text = _chart_box("loss-plot", "**Losses**: D, G and the agent's TD error", "loss")
+            with gr.Accordion("How one step works: the model diagram and a narrated slow-motion step", open=True,
+                              elem_id="diagram-box"):
+                diagram = gr.HTML(diagram_html({}), elem_id="diagram")
+                with gr.Row():
+                    slowmo_btn = gr.Button("Slow-motion step (narrated)", elem_id="slowmo-btn", variant="primary",
+                                           scale=0, min_width=220)
+                    narr_pause = gr.Button("Pause / resume narration", elem_id="narr-pause", size="sm", scale=0,
+                                           min_width=190)
+                    narr_next = gr.Button("Next sub-step", elem_id="narr-next", size="sm", scale=0, min_width=140)
+                    reduced = gr.Checkbox(False, label="no animation: show every sub-step at once", scale=1,
+                                          elem_id="reduced-motion")
             with gr.Row():
                 q_plot, q_plot_text = _chart_box("q-plot", "**Q-values now** (mean over the probe states)", "q")
                 q_heat, q_heat_text = _chart_box("q-heatmap", "**Q per action over training**", "qheat")
@@ -327,7 +351,7 @@ def build(ctx: AppContext) -> TrainTab:
         key = f"{run.uid}:{snap.get('step', 0)}:{len(hist.get('d_loss', {}).get('step', []))}:" \
               f"{hash(series_key(hist, LOSS + REWARD + EPSILON + FID + [('q_probe',)]))}"
         now = time.monotonic()
-        if key != sess.charts_key and (snap.get("status") != "running" or now - sess.charts_at >= CHART_SECONDS
+        if key != sess.charts_key and (snap.get("status") != "running" or now - sess.charts_at >= sess.chart_seconds
                                        or not sess.charts_key.startswith(f"{run.uid}:")):
             sess.charts_key, sess.charts_at = key, now
         grids = snap.get("grids") or []
@@ -348,7 +372,7 @@ def build(ctx: AppContext) -> TrainTab:
         return (chart(run, "loss", smooth, last), chart(run, "reward", smooth, last), qbar, qheat,
                 chart(run, "eps", smooth, last), chart(run, "fid", smooth, last),
                 chart_text(hist, LOSS), chart_text(hist, REWARD), qt, qh, chart_text(hist, EPSILON),
-                chart_text(hist, FID))
+                chart_text(hist, FID), diagram_html(run.snap))
 
     def render_grid(follow_latest: bool, request: gr.Request) -> tuple:
         run = reg.view(request.session_hash or "anon")
@@ -372,11 +396,11 @@ def build(ctx: AppContext) -> TrainTab:
     lock_key = gr.Textbox("", elem_id="lock-key", **keys)
     fast = dict(queue=False, show_progress="hidden")  # plain HTTP: no queue bookkeeping, SSE or progress events
     chart_outputs = [loss_plot, reward_plot, q_plot, q_heat, eps_plot, fid_plot,
-                     loss_text, reward_text, q_plot_text, q_heat_text, eps_text, fid_text]
+                     loss_text, reward_text, q_plot_text, q_heat_text, eps_text, fid_text, diagram]
     timer.tick(guard(5)(poll), None, [status, charts_key, grid_key, lock_key, readouts], api_name="poll", **fast)
-    charts_key.change(guard(12)(render_charts), [smoothing, win], chart_outputs, api_name="charts", **fast)
-    smoothing.release(guard(12)(render_charts), [smoothing, win], chart_outputs, api_name="smooth", **fast)
-    win.input(guard(12)(render_charts), [smoothing, win], chart_outputs, api_visibility="undocumented", **fast)
+    charts_key.change(guard(13)(render_charts), [smoothing, win], chart_outputs, api_name="charts", **fast)
+    smoothing.release(guard(13)(render_charts), [smoothing, win], chart_outputs, api_name="smooth", **fast)
+    win.input(guard(13)(render_charts), [smoothing, win], chart_outputs, api_visibility="undocumented", **fast)
     grid_outputs = [grid, grid_step, grid_text]
     grid_key.change(guard(3)(render_grid), [follow], grid_outputs, api_name="grid", **fast)
     follow.input(guard(3)(render_grid), [follow], grid_outputs, api_visibility="undocumented", **fast)
@@ -450,6 +474,7 @@ def build(ctx: AppContext) -> TrainTab:
         reg.unwatch(sid)
         reg.session(sid).follow = False
         had = reg.session(sid).run is not None
+        cfg = cfg.replace(step_delay=reg.session(sid).step_delay)  # the speed control's, not the knobs' base
         run, notes = ensure_run(sid, cfg)
         if run.running:
             if steps is not None:
@@ -503,6 +528,41 @@ def build(ctx: AppContext) -> TrainTab:
     for btn, part in ((step_d, "d"), (step_g, "g"), (step_a, "agent")):
         btn.click(command(do_part(part)), [cfg_state, *knob_list], cmd_out, api_name=f"step_{part}", **kw)
     watch_btn.click(command(do_watch), None, cmd_out, api_name="watch", **kw)
+
+    # ------------------------------------------------------------------------------------------------ slow motion
+    def slow_motion(request: gr.Request, base: dict, *vals: Any) -> tuple:
+        """One joint step, then the diagram with that step's values (the page's JS then narrates it)."""
+        sid = request.session_hash or "anon"
+        try:
+            notes = start(sid, cfg_from(base, vals), 1)
+            run = reg.session(sid).run
+            run.trainer.wait(timeout=30)
+            snap = run.refresh()
+            return finish(sid, [*notes[:-1], "slow motion: one joint step, narrated below"]), diagram_html(snap)
+        except Exception as exc:  # noqa: BLE001 - a readable message, nothing else changes
+            from .feedback import readable
+            msg = readable(exc)
+            warn(msg)
+            return fail(sid, msg), gr.skip()
+
+    slowmo_btn.click(slow_motion, [cfg_state, *knob_list], [status, diagram], api_name="slow_motion", **kw).then(
+        None, [reduced], None, js=NARRATE_JS)
+    narr_pause.click(None, None, None, js="() => { if (window.__narr) window.__narr.paused = !window.__narr.paused; }")
+    narr_next.click(None, None, None, js="() => { if (window.__narr) { window.__narr.paused = true; "
+                                         "window.__narrShow && window.__narrShow(); } }")
+
+    def set_speed(name: str, request: gr.Request) -> str:
+        if name not in SPEEDS:
+            raise UserError(f"unknown speed {name!r}; choose slow, normal or fast")
+        sid = request.session_hash or "anon"
+        sess = reg.session(sid)
+        sess.step_delay, sess.chart_seconds, says = SPEEDS[name]
+        delay = sess.step_delay
+        if sess.run is not None and sess.run.trainer.cfg.step_delay != delay:
+            sess.run.trainer.set(step_delay=delay)
+        return finish(sid, [says])
+
+    speed.input(guard(1)(set_speed), [speed], [status], api_name="speed", **kw)
 
     # ------------------------------------------------------------------------------------------------ reset
     def reset_plan(rec: dict, vals: tuple) -> str:
