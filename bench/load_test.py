@@ -280,7 +280,8 @@ def owner_role(a: argparse.Namespace) -> None:
     os.nice(10)
     b = Browser(a.url, "browser")
     b.page_load()
-    knobs = b.queued("load_preset", a.preset)  # the preset dropdown: fills the knobs (and the session's config state)
+    # the preset dropdown: fills the knobs (and the session's config state); its last output is the dropdown itself
+    knobs = b.queued("load_preset", a.preset)[:-1]
     status = b.queued("train", *knobs)  # the Train button with those knobs
     _emit({"event": "training", "session_hash": b.sh, "status": status})
     closed = threading.Event()

@@ -21,7 +21,7 @@ from ..config import LIVE_KEYS, PRESETS, Config
 from . import charts, images, knobs
 from .context import AppContext
 from .diagram import NARRATE_JS, latest_values, svg
-from .feedback import UserError, guard, warn
+from .feedback import UserError, guard, readable, warn
 from .lessons import EXPLAIN, PRESET_INFO
 from .session import Busy, Run, config_core
 
@@ -449,7 +449,10 @@ def build(ctx: AppContext) -> TrainTab:
         snap = run.refresh()
         return status_text(run, snap, sess.run is run, sess.notice)
 
-    def fail(sid: str, msg: str) -> str:
+    def fail(sid: str, exc: BaseException) -> str:
+        """Warn with the readable message and put it in the status line; nothing else changes."""
+        msg = readable(exc)
+        warn(msg)
         sess = reg.session(sid)
         sess.notice = msg
         run = reg.view(sid)
@@ -462,10 +465,7 @@ def build(ctx: AppContext) -> TrainTab:
             try:
                 return finish(sid, fn(sid, *args))
             except Exception as exc:  # noqa: BLE001 - everything becomes a readable message
-                from .feedback import readable
-                msg = readable(exc)
-                warn(msg)
-                return fail(sid, msg)
+                return fail(sid, exc)
         handler.__name__ = fn.__name__
         return handler
 
@@ -540,10 +540,7 @@ def build(ctx: AppContext) -> TrainTab:
             snap = run.refresh()
             return finish(sid, [*notes[:-1], "slow motion: one joint step, narrated below"]), diagram_html(snap)
         except Exception as exc:  # noqa: BLE001 - a readable message, nothing else changes
-            from .feedback import readable
-            msg = readable(exc)
-            warn(msg)
-            return fail(sid, msg), gr.skip()
+            return fail(sid, exc), gr.skip()
 
     slowmo_btn.click(slow_motion, [cfg_state, *knob_list], [status, diagram], api_name="slow_motion", **kw).then(
         None, [reduced], None, js=NARRATE_JS)
@@ -606,10 +603,7 @@ def build(ctx: AppContext) -> TrainTab:
             new_rec = dict(rec, origin=dict(zip(knobs.KEYS, knobs.values_of(Config.from_dict(rec["config"])))))
             return (finish(sid, [what + " (press Train)"]), hide, *fill(cfg, new_rec))
         except Exception as exc:  # noqa: BLE001 - a readable message; the old run and the knobs stay
-            from .feedback import readable
-            msg = readable(exc)
-            warn(msg)
-            return (fail(sid, msg), hide, *[gr.skip() for _ in fill_outputs])
+            return (fail(sid, exc), hide, *[gr.skip() for _ in fill_outputs])
 
     confirm_btn.click(do_reset, [recipe, *knob_list], [status, confirm_row, *fill_outputs], api_name="reset", **kw)
 
