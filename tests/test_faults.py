@@ -132,7 +132,7 @@ def test_exception_in_training_thread_is_shown_and_the_app_keeps_serving(app, mo
     t = run.trainer
     wait_for(lambda: t.step_count >= 2, what="a few steps")
 
-    def boom():
+    def boom(part="joint"):  # train_step's signature: the thread passes the step mode
         raise RuntimeError("injected fault in train_step")
 
     monkeypatch.setattr(t, "train_step", boom)
