@@ -90,7 +90,7 @@ def bench_handler(preset: str, seconds: float) -> dict:
         full = [*poll(other), *charts(0.6, "whole run", other), *grid(True, other)]
         new_ms.append((time.perf_counter() - t) * 1e3)
         new_kb.append(payload_bytes(tuple(full)) / 1024)
-    step = run.trainer.step_count
+    step = run.runner.step_count
     reg.close()
     return {"polls": len(tick_ms), "steps_trained": step,
             "poll_only_median_ms": statistics.median(poll_ms),
@@ -153,9 +153,9 @@ def bench_viewers(preset: str, seconds: float, rounds: int, viewers: int) -> dic
                     proc = subprocess.Popen([sys.executable, "-c", VIEWER, url, str(viewers), str(seconds + 6)],
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     time.sleep(5)  # clients connected and polling before we start counting
-                s0, t0 = run.trainer.step_count, time.perf_counter()
+                s0, t0 = run.runner.step_count, time.perf_counter()
                 time.sleep(seconds)
-                rates[name].append((run.trainer.step_count - s0) / (time.perf_counter() - t0))
+                rates[name].append((run.runner.step_count - s0) / (time.perf_counter() - t0))
                 if proc is not None:
                     proc.wait(timeout=60)
     finally:

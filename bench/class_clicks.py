@@ -70,7 +70,7 @@ def main() -> None:
         teacher.predict("cpu", api_name="/load_preset")
         t_status = teacher.predict(api_name="/train")
         run = next(r for r in reg.runs() if r.owner == teacher.session_hash)
-        cfg0 = run.trainer.cfg.to_dict()
+        cfg0 = run.runner.cfg.to_dict()
         time.sleep(5)
         students = [Client(url, verbose=False, download_files=False)
                     for _ in tqdm(range(a.students), desc="students connect", unit="tab")]
@@ -79,10 +79,10 @@ def main() -> None:
                            ("pause", lambda c: c.predict(api_name="/pause")),
                            ("step", lambda c: c.predict(3, api_name="/step")),
                            ("reset", lambda c: c.predict(api_name="/reset"))):
-            s0, t0 = run.trainer.step_count, time.monotonic()
+            s0, t0 = run.runner.step_count, time.monotonic()
             answers = at_once(students, call)
             time.sleep(3)
-            rate = (run.trainer.step_count - s0) / (time.monotonic() - t0)
+            rate = (run.runner.step_count - s0) / (time.monotonic() - t0)
             lat = sorted(x[0] for x in answers)
             training = [r for r in reg.runs() if r.running]
             result["rounds"][name] = {
@@ -91,7 +91,7 @@ def main() -> None:
                 "busy_answers": sum("busy" in x[1] for x in answers),
                 "runs_training_after": len(training), "teacher_still_training": run.running,
                 "teacher_steps_per_s_during": round(rate, 1),
-                "teacher_config_unchanged": run.trainer.cfg.to_dict() == cfg0,
+                "teacher_config_unchanged": run.runner.cfg.to_dict() == cfg0,
                 "example_answer": answers[0][1].splitlines()[0][:160]}
             print(name, result["rounds"][name], flush=True)
         for c in [teacher, *students]:

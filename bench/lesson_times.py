@@ -26,11 +26,12 @@ OUT = ROOT / "bench" / "out"
 MARKS = (10, 20, 30, 60, 120, 180, 300)
 
 
-def q_spread(trainer) -> float | None:
+def q_spread(runner) -> float | None:
     """Best minus worst action's mean Q at the probe states (an untrained network's outputs spread too)."""
-    if not trainer.agent_steps:
+    if not runner.agent_steps:
         return None
-    return float(np.ptp(np.asarray(trainer.probe_q())))
+    with runner.model_access() as t:
+        return float(np.ptp(np.asarray(t.probe_q())))
 
 
 def q_reward_corr(trainer) -> float | None:
@@ -57,7 +58,7 @@ def measure(name: str, lesson: dict, seconds: float, ctx) -> dict:
     from tqdm import tqdm
 
     run = ctx.lesson_run(lesson)
-    t = run.trainer
+    t = run.runner
     marks = [m for m in MARKS if m <= seconds]
     rows, grids = [], []
     t0 = time.monotonic()

@@ -378,7 +378,7 @@ class Server:
             d["gradio_sessions"] = len(holder.session_data)
         run = self.run
         if run is not None:
-            tr = run.trainer
+            tr = run.runner
             with tr._hist_lock:
                 series = {k: len(s.steps) for k, s in tr.history.series.items()}
                 d["grids"] = len(tr.grids)
@@ -444,7 +444,7 @@ def controller(a: argparse.Namespace) -> dict:
     else:
         raise RuntimeError(f"no run for the owner's session: {msg}")
     srv.run = run = runs[0]
-    log(f"training: {run.label} ({run.trainer.cfg.to_dict()['width']} width, {msg['status'].splitlines()[0]})")
+    log(f"training: {run.label} ({run.runner.cfg.to_dict()['width']} width, {msg['status'].splitlines()[0]})")
 
     def now() -> float:
         return time.monotonic() - t_train
@@ -459,7 +459,7 @@ def controller(a: argparse.Namespace) -> dict:
         la = os.getloadavg()
         traced = {"traced_mb": round(tracemalloc.get_traced_memory()[0] / 2**20, 1)} if tracemalloc.is_tracing() else {}
         samples.append({"t": round(now(), 1), "rss_mb": round(rss_mb(), 1), "phase": phase["name"],
-                        "step": run.trainer.step_count, "load1": la[0], **srv.sizes(), **traced})
+                        "step": run.runner.step_count, "load1": la[0], **srv.sizes(), **traced})
 
     def sampler() -> None:
         while not stop.is_set():
@@ -471,14 +471,14 @@ def controller(a: argparse.Namespace) -> dict:
     views: list[dict] = []
 
     def mark() -> dict:
-        return {"t": now(), "step": run.trainer.step_count, "cpu": proc_cpu_s(), "busy": cpu_busy_s(),
+        return {"t": now(), "step": run.runner.step_count, "cpu": proc_cpu_s(), "busy": cpu_busy_s(),
                 "load1": os.getloadavg()[0]}
 
     def record(name: str, kind: str, m0: dict, m1: dict, **extra: Any) -> dict:
         dt = m1["t"] - m0["t"]
-        if run.trainer.status != "running":
+        if run.runner.status != "running":
             snap = run.snap or {}
-            raise RuntimeError(f"the training run stopped during {name}: status {run.trainer.status}, error "
+            raise RuntimeError(f"the training run stopped during {name}: status {run.runner.status}, error "
                                f"{snap.get('error')}, message {snap.get('message')}, owner session still registered: "
                                f"{sid in srv.reg._sessions}")
         ph = {"name": name, "kind": kind, "t0": round(m0["t"], 1), "t1": round(m1["t"], 1), "seconds": round(dt, 1),
@@ -577,7 +577,7 @@ def controller(a: argparse.Namespace) -> dict:
     finally:
         stop.set()
         end_sizes = srv.sizes()
-        status = run.trainer.status
+        status = run.runner.status
         owner.stdin.close()
         try:
             owner.wait(timeout=30)

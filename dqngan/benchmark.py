@@ -1,6 +1,9 @@
-"""Side-by-side throughput: GAN-only vs joint (GAN + DQN) steps/s, and env transitions/s, in one process.
+"""Side-by-side throughput: GAN-only vs joint (GAN + DQN) steps/s, env transitions/s and host read-backs per step,
+in one process.
 
-Rounds alternate between the variants, so machine noise hits both alike; only the ratio is meant to be compared."""
+Rounds alternate between the variants, so machine noise hits both alike; only the ratio is meant to be compared. On
+a GPU the clock is read only after `torch.cuda.synchronize()`: a step that never waits for the device would
+otherwise be timed by how fast Python can queue it."""
 
 from __future__ import annotations
 
@@ -17,10 +20,26 @@ from .device import pick_device
 from .trainer import Trainer
 
 
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
 def _timed(trainer: Trainer, seconds: float) -> tuple[int, float]:
+    _sync(trainer.device)
     s0, t0 = trainer.step_count, time.perf_counter()
     trainer.run(seconds=seconds)
+    _sync(trainer.device)
     return trainer.step_count - s0, time.perf_counter() - t0
+
+
+def readbacks_per_step(trainer: Trainer, steps: int = 300) -> tuple[float, dict[str, int]]:
+    """Host read-backs per step (see dqngan.readbacks) over `steps` steps with the run's own logging intervals."""
+    from .readbacks import ReadbackCounter
+
+    with ReadbackCounter() as c:
+        trainer.run(steps=steps)
+    return c.total / steps, dict(c.counts)
 
 
 def run_benchmark(preset: str = "cpu", seconds: float = 8.0, rounds: int = 3, device: str = "auto") -> dict[str, Any]:
@@ -45,17 +64,25 @@ def run_benchmark(preset: str = "cpu", seconds: float = 8.0, rounds: int = 3, de
     joint_rate = totals["joint"][0] / totals["joint"][1]
 
     env, agent = joint.env, joint.agent
+    _sync(dev)
     n_steps, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         env.step(agent.act(env.obs(), 0.1, joint.gen))
         n_steps += 1
+    _sync(dev)
     env_rate = n_steps * env.n / (time.perf_counter() - t0)
+    # read-backs with the preset's default logging (grids and FID included), not the quiet timing config
+    counted = Trainer(make_config(preset), device=dev, data=data)
+    counted.run(steps=20)
+    per_step, kinds = readbacks_per_step(counted)
     return {
         "device": str(dev), "preset": preset, "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
         "machine": platform.processor() or platform.machine(), "rounds": rounds, "seconds_per_round": seconds,
         "gan_steps_per_s": round(gan_rate, 2), "joint_steps_per_s": round(joint_rate, 2),
         "joint_over_gan": round(joint_rate / gan_rate, 3), "agent_every": cfg.agent_every,
         "env_transitions_per_s": round(env_rate, 1), "n_envs": env.n,
+        "readbacks_per_step": round(per_step, 3), "readback_kinds": kinds,
+        "cuda_graphs": "not implemented yet: eager only",
     }
 
 
@@ -66,4 +93,6 @@ def format_report(r: dict[str, Any]) -> str:
             f"  GAN-only       {r['gan_steps_per_s']:8.2f} steps/s\n"
             f"  joint GAN+DQN  {r['joint_steps_per_s']:8.2f} steps/s   ratio {r['joint_over_gan']:.3f} "
             f"({verdict} the 0.9 target; agent step every {r['agent_every']} GAN steps)\n"
-            f"  env            {r['env_transitions_per_s']:8.1f} transitions/s ({r['n_envs']} envs per step)")
+            f"  env            {r['env_transitions_per_s']:8.1f} transitions/s ({r['n_envs']} envs per step)\n"
+            f"  host read-backs {r['readbacks_per_step']:7.3f} per step over 300 steps with the preset's logging "
+            f"({', '.join(f'{k} {v}' for k, v in sorted(r['readback_kinds'].items())) or 'none'})")

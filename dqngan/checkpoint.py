@@ -42,7 +42,8 @@ class CheckpointError(ValueError):
 
 # ---------------------------------------------------------------------------------------------------- writing
 def save_checkpoint(trainer: Any, path: str | os.PathLike, include_replay: bool = True) -> Path:
-    """Write the trainer's full state to `path` atomically. Returns the path.
+    """Write the trainer's full state (`trainer.state_dict()`) to `path` atomically. Returns the path. The caller owns
+    the trainer for the duration (a running app saves through `Runner.save`, which waits for a gap between steps).
 
     Without the replay memory (`include_replay=False`) a checkpoint is small enough to ship in a git repo or push to
     the Hub; resuming it still works, but refills replay first, so it is not bit-exact."""
@@ -50,23 +51,22 @@ def save_checkpoint(trainer: Any, path: str | os.PathLike, include_replay: bool 
     tmp, old = _siblings(path)
     _discard(tmp)
     tmp.mkdir(parents=True)
-    with trainer._lock:
-        tensors, meta = trainer_state(trainer)
-        if not include_replay:
-            tensors = {k: v for k, v in tensors.items() if not k.startswith("replay.")}
-        weights = {f"{name}.{k}": v for name, m in trainer._modules().items() for k, v in m.state_dict().items()}
-        _save_tensors(weights, tmp / WEIGHTS)
-        _save_tensors(tensors, tmp / STATE)
-        _write_json(tmp / STATE_JSON, meta)
-        _write_json(tmp / "config.json", trainer.cfg.to_dict())
-        _write_json(tmp / "metrics.json", latest_metrics(trainer))
-        from .plots import save_grid_png
-        if trainer.grids:
-            _, raw, refined = trainer.grids[-1]
-        else:  # e.g. right after loading: grids are not stored, so draw them from the fixed noise
-            raw = trainer.generate(trainer.fixed_z).numpy()
-            refined = trainer.generate(trainer.fixed_z, refine=True).numpy()
-        save_grid_png(tmp / "samples.png", raw, refined)
+    weights, tensors, meta = trainer.state_dict()
+    meta = {"format": FORMAT, **meta}
+    if not include_replay:
+        tensors = {k: v for k, v in tensors.items() if not k.startswith("replay.")}
+    _save_tensors(weights, tmp / WEIGHTS)
+    _save_tensors(tensors, tmp / STATE)
+    _write_json(tmp / STATE_JSON, meta)
+    _write_json(tmp / "config.json", trainer.cfg.to_dict())
+    _write_json(tmp / "metrics.json", latest_metrics(trainer))
+    from .plots import save_grid_png
+    if trainer.grids:
+        _, raw, refined = trainer.grids[-1]
+    else:  # e.g. right after loading: grids are not stored, so draw them from the fixed noise
+        raw = trainer.generate(trainer.fixed_z).numpy()
+        refined = trainer.generate(trainer.fixed_z, refine=True).numpy()
+    save_grid_png(tmp / "samples.png", raw, refined)
     files = sorted(p.name for p in tmp.iterdir())
     _write_json(tmp / "manifest.json", {"format": FORMAT, "files": {f: _digest(tmp / f) for f in files}})
     _fsync_dir(tmp)
@@ -77,27 +77,6 @@ def save_checkpoint(trainer: Any, path: str | os.PathLike, include_replay: bool 
     _discard(old)
     _fsync_dir(path.parent)
     return path
-
-
-def trainer_state(trainer: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Everything besides the weights that an exact resume needs, as (tensors, JSON)."""
-    tensors: dict[str, torch.Tensor] = {}
-    meta: dict[str, Any] = {"format": FORMAT, "step": trainer.step_count, "agent_steps": trainer.agent_steps,
-                            "elapsed": trainer.elapsed, "optimizers": {}}
-    for name, opt in trainer._optims().items():
-        sd = opt.state_dict()
-        meta["optimizers"][name] = {"param_groups": sd["param_groups"]}
-        for idx, st in sd["state"].items():
-            for k, v in st.items():
-                tensors[f"{name}.{idx}.{k}"] = v
-    tensors.update(trainer.replay.state_dict())
-    env = trainer.env
-    tensors.update({"env.z": env.z, "env.t": env.t, "env.goal": env.goal, "env.phi": env.phi, "env.ret": env.ret,
-                    "env.final_z": env.final_z, "env.directions": env.directions, "fixed_z": trainer.fixed_z,
-                    "rng.gen": trainer.gen.get_state()})
-    meta["env_final_count"] = env.final_count
-    meta["history"] = trainer.history.to_dict()
-    return tensors, meta
 
 
 def latest_metrics(trainer: Any) -> dict[str, Any]:
@@ -139,9 +118,6 @@ def read_config(path: str | os.PathLike) -> Config:
         raise CheckpointError(f"{path / 'config.json'}: {e}") from None
 
 
-AGENT_PARTS = ("Q", "Q_target", "opt_q")
-
-
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "auto", data: Any = None,
                     overrides: dict[str, Any] | None = None, new_agent: bool = False) -> Any:
     """Rebuild a Trainer from a checkpoint; it continues exactly where the saved run stopped.
@@ -149,7 +125,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "auto"
     `overrides` may change config values that don't change any tensor shape (e.g. the dataset or logging knobs).
     `new_agent` keeps the GAN but starts a fresh agent (Q-networks, optimizer, replay, epsilon schedule), so agent
     settings that change shapes (q_state, q_hidden) can be tried on a trained GAN."""
-    from .trainer import Trainer
+    from .trainer import AGENT_PARTS, Trainer
 
     path = resolve(path)
     cfg = read_config(path)
@@ -160,9 +136,11 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "auto"
             raise CheckpointError(str(e)) from None
     weights = _load_tensors(path / WEIGHTS)
     trainer = Trainer(cfg, device=device, data=data)
-    for name, module in trainer._modules().items():
-        if not (new_agent and name in AGENT_PARTS):
-            _load_module(module, name, weights, path, cfg)
+    skip = AGENT_PARTS if new_agent else ()
+    for name, module in trainer.modules().items():
+        if name not in skip:
+            _check_module(module, name, weights, path, cfg)
+    trainer.load_weights(weights, skip=skip)
     if (path / STATE).is_file():
         tensors = _load_tensors(path / STATE)
         try:
@@ -170,55 +148,15 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "auto"
         except (OSError, ValueError) as e:  # ValueError: bad JSON or bytes that are not UTF-8
             raise CheckpointError(f"{path / STATE_JSON} is unreadable ({_short(e)})") from None
         try:
-            _restore_state(trainer, tensors, meta, new_agent)
+            trainer.load_state_dict(tensors, meta, new_agent)
         except (KeyError, ValueError, RuntimeError, TypeError, AttributeError) as e:
             raise CheckpointError(f"{path}: training state does not match the config ({_short(e)})") from None
     return trainer
 
 
-def _restore_state(trainer: Any, tensors: dict[str, torch.Tensor], meta: dict[str, Any], new_agent: bool = False
-                   ) -> None:
-    dev = trainer.device
-    if new_agent:
-        tensors = {k: v for k, v in tensors.items() if not k.startswith(("replay.", "opt_q."))}
-    for name, opt in trainer._optims().items():
-        if new_agent and name in AGENT_PARTS:
-            continue
-        state: dict[int, dict[str, torch.Tensor]] = {}
-        for key, v in tensors.items():
-            if key.startswith(name + "."):
-                _, idx, k = key.split(".", 2)
-                state.setdefault(int(idx), {})[k] = v.to(dev) if k != "step" else v
-        opt.load_state_dict({"state": state, "param_groups": meta["optimizers"][name]["param_groups"]})
-    if "replay.meta" in tensors:  # slim checkpoints carry no replay memory
-        trainer.replay.load_state_dict({k: v for k, v in tensors.items() if k.startswith("replay.")})
-    env = trainer.env
-    # A new agent, or a different number of parallel episodes (n_envs overridden): keep only the directions and
-    # start fresh episodes.
-    fresh = new_agent or tensors["env.z"].shape[0] != env.n
-    for k in ("directions",) if fresh else ("z", "t", "goal", "phi", "ret", "final_z", "directions"):
-        cur = getattr(env, k)
-        new = tensors[f"env.{k}"].to(dev)
-        if new.shape != cur.shape:
-            raise ValueError(f"env.{k} has shape {list(new.shape)}, expected {list(cur.shape)}")
-        setattr(env, k, new)
-    env.final_count = 0 if fresh else int(meta["env_final_count"])
-    trainer._set_directions(env.directions)
-    trainer.fixed_z = tensors["fixed_z"].to(dev)
-    trainer.gen.set_state(tensors["rng.gen"])
-    trainer.step_count = int(meta["step"])
-    trainer.agent_steps = 0 if new_agent else int(meta["agent_steps"])
-    trainer.elapsed = float(meta.get("elapsed", 0.0))
-    from .history import History
-    trainer.history = History.from_dict(meta.get("history", {}), trainer.cfg.history_len)
-    if fresh:
-        trainer.env.reset()  # fresh episodes, scored with the restored D_bar
-    # Restore the user's current learning rates (param_groups carried the saved ones).
-    trainer.set()
-
-
-def _load_module(module: torch.nn.Module, name: str, weights: dict[str, torch.Tensor], path: Path, cfg: Config
-                 ) -> None:
+def _check_module(module: torch.nn.Module, name: str, weights: dict[str, torch.Tensor], path: Path, cfg: Config
+                  ) -> None:
+    """One readable line for weights that do not fit the config (missing, extra or differently shaped tensors)."""
     prefix = name + "."
     sd = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
     own = module.state_dict()
@@ -231,7 +169,6 @@ def _load_module(module: torch.nn.Module, name: str, weights: dict[str, torch.Te
             raise CheckpointError(
                 f"{path / WEIGHTS}: {prefix}{k} has shape {list(sd[k].shape)} but the config (width={cfg.width}, "
                 f"z_dim={cfg.z_dim}, n_dirs={cfg.n_dirs}) expects {list(v.shape)}")
-    module.load_state_dict(sd, strict=False)
     extra = sorted(set(sd) - set(own))
     if extra:
         raise CheckpointError(f"{path / WEIGHTS} has unexpected tensor {prefix}{extra[0]}")

@@ -127,6 +127,8 @@ def cmd_train(a: argparse.Namespace) -> int:
             overrides = {**PRESETS[a.preset], **overrides}
         trainer = load_checkpoint(a.resume, device=device, overrides=overrides, new_agent=a.new_agent)
         _ = trainer.data  # load now, so a missing dataset fails before any training
+        for note in trainer.notes:
+            print(f"dqngan: note: {note}", file=sys.stderr)
     else:
         preset = a.preset or ("gpu" if device.type == "cuda" else "cpu")
         cfg = make_config(preset, overrides)
@@ -141,9 +143,11 @@ def cmd_train(a: argparse.Namespace) -> int:
     def on_step(tr: Any) -> None:
         if a.steps:
             bar.update(1)
-        else:
-            bar.n = min(total or 0, int(time.monotonic() - t0)) if total else tr.step_count - start_step
-            bar.refresh()
+        else:  # redraw once a second, not every step (terminal I/O would cost more than a small step)
+            n = min(total or 0, int(time.monotonic() - t0)) if total else tr.step_count - start_step
+            if n != bar.n:
+                bar.n = n
+                bar.refresh()
         if tr.step_count % 10 == 0:
             h = tr.history
             bar.set_postfix(step=tr.step_count, d=_fmt(h.last("d_loss")), g=_fmt(h.last("g_loss")),

@@ -60,9 +60,7 @@ def action_labels(k: int) -> list[str]:
 
 
 def action_moves(actions: torch.Tensor, dirs: torch.Tensor, delta: float) -> torch.Tensor:
-    """The z displacement of each action (zero for stop)."""
-    k = dirs.shape[0]
-    table = torch.zeros(2 * k + 1, dirs.shape[1], device=dirs.device, dtype=dirs.dtype)
-    table[1::2] = delta * dirs
-    table[2::2] = -delta * dirs
-    return table[actions]
+    """The z displacement of each action (zero for stop): rows of env.action_table, the one definition."""
+    from .env import action_table
+
+    return action_table(dirs, delta)[actions]

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import ImageData, load_dataset, to_float, to_uint8
-from .directions import action_moves
+from .env import action_table, no_goal, potential
 from .metrics import FIDScorer, digit_entropy, load_classifier
 from .models import Discriminator, dcgan_init
 
@@ -90,16 +90,10 @@ def context(trainer: Any) -> Ctx:
 
 # ---------------------------------------------------------------------------------------------------- Phi
 def phi(ctx: Ctx, z: torch.Tensor, goal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(Phi, D_bar logit, float images) for one batch; differentiable in z when z requires grad.
-
-    Mirrors env.Potential (a test checks they agree) because Potential is no_grad and hides the images."""
-    x = ctx.g_ema(z)
-    logit = ctx.d_bar(x).float()
-    out = logit - ctx.lam * 0.5 * z.pow(2).sum(1)
-    if ctx.beta > 0 and ctx.reward_clf is not None and bool((goal >= 0).any()):
-        logp = F.log_softmax(ctx.reward_clf(x.float()), dim=1).gather(1, goal.clamp_min(0).view(-1, 1)).squeeze(1)
-        out = out + ctx.beta * torch.where(goal >= 0, logp, torch.zeros_like(logp))
-    return out, logit, x
+    """(Phi, D_bar logit, float images) for one batch: `env.potential`, the one definition of Phi, on ctx's frozen
+    networks (full precision); differentiable in z when z requires grad."""
+    p, logit, x, _ = potential(ctx.g_ema, ctx.d_bar, z, goal, ctx.lam, ctx.beta, ctx.reward_clf)
+    return p, logit, x
 
 
 @torch.no_grad()
@@ -115,7 +109,7 @@ def render(g: nn.Module, z: torch.Tensor) -> torch.Tensor:
 
 
 def _no_goal(z: torch.Tensor) -> torch.Tensor:
-    return torch.full((z.shape[0],), -1, dtype=torch.long, device=z.device)
+    return no_goal(z.shape[0], z.device)
 
 
 # ---------------------------------------------------------------------------------------------------- samplers
@@ -130,11 +124,11 @@ def sample_g(ctx: Ctx, z0: torch.Tensor, raw: bool = False, psi: float = 1.0) ->
 def random_walk(ctx: Ctx, z0: torch.Tensor, gen: torch.Generator, steps: int | None = None) -> Samples:
     """T uniformly random moves (never stop) with the agent's delta and directions: exactly delta per step."""
     steps = ctx.horizon if steps is None else steps
-    k = ctx.dirs.shape[0]
+    k, table = ctx.dirs.shape[0], action_table(ctx.dirs, ctx.delta)
     z, actions = z0.clone(), []
     for _ in range(steps):
         a = torch.randint(1, 2 * k + 1, (len(z0),), generator=gen).to(z.device)
-        z = z + action_moves(a, ctx.dirs, ctx.delta)
+        z = z + table[a]
         actions.append(a)
     return Samples(render(ctx.g_ema, z), z0, z, torch.ones(len(z0)), actions=actions)
 
@@ -149,7 +143,7 @@ def greedy_search(ctx: Ctx, z0: torch.Tensor, goal: torch.Tensor | None = None, 
     steps = ctx.horizon if steps is None else steps
     goal = _no_goal(z0) if goal is None else goal
     n, k = len(z0), ctx.dirs.shape[0]
-    moves = action_moves(torch.arange(1, 2 * k + 1, device=z0.device), ctx.dirs, ctx.delta)  # (2K, z_dim)
+    moves = action_table(ctx.dirs, ctx.delta)[1:]  # (2K, z_dim): every move but stop
     cur, _ = phi_chunked(ctx, z0, goal)
     z = z0.clone()
     n_phi = torch.ones(n)

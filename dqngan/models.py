@@ -94,13 +94,25 @@ def frozen_copy(module: nn.Module) -> nn.Module:
     return c
 
 
-@torch.no_grad()
+class Polyak:
+    """target <- (1 - tau) target + tau source over all parameters and float buffers (batch-norm statistics) in one
+    fused `_foreach_lerp_` (integer buffers are copied). The tensor lists are built once: a per-tensor Python loop
+    launches ~40 kernels per step on a GPU."""
+
+    def __init__(self, target: nn.Module, source: nn.Module):
+        pairs = list(zip(target.parameters(), source.parameters()))
+        pairs += [(t, s) for t, s in zip(target.buffers(), source.buffers()) if t.dtype.is_floating_point]
+        self.t_float, self.s_float = [t for t, _ in pairs], [s for _, s in pairs]
+        ints = [(t, s) for t, s in zip(target.buffers(), source.buffers()) if not t.dtype.is_floating_point]
+        self.t_int, self.s_int = [t for t, _ in ints], [s for _, s in ints]
+
+    @torch.no_grad()
+    def __call__(self, tau: float) -> None:
+        torch._foreach_lerp_(self.t_float, self.s_float, tau)
+        if self.t_int:
+            torch._foreach_copy_(self.t_int, self.s_int)
+
+
 def polyak_update(target: nn.Module, source: nn.Module, tau: float) -> None:
-    """target <- (1 - tau) target + tau source, for parameters and float buffers (batch-norm statistics)."""
-    for t, s in zip(target.parameters(), source.parameters()):
-        t.lerp_(s, tau)
-    for t, s in zip(target.buffers(), source.buffers()):
-        if t.dtype.is_floating_point:
-            t.lerp_(s, tau)
-        else:
-            t.copy_(s)
+    """One-off Polyak update (training loops keep a `Polyak` instead: its tensor lists are built once)."""
+    Polyak(target, source)(tau)

@@ -1,5 +1,9 @@
 """Replay memory of (z, a, z', t, done, goal). Rewards are not stored: they are recomputed with the current D_bar
-when a batch is sampled ("reward relabelling"), so they never go stale as D moves."""
+when a batch is sampled ("reward relabelling"), so they never go stale as D moves.
+
+The write position lives on the device and indices are drawn as floor(U * size), so adding and sampling read nothing
+back to the host. The fill level is also kept as a Python int: every add stores the same number of rows, so it is
+known without looking."""
 
 from __future__ import annotations
 
@@ -22,22 +26,29 @@ class ReplayBuffer:
             "done": torch.zeros(capacity, dtype=torch.bool, device=device),
             "goal": torch.zeros(capacity, dtype=torch.long, device=device),
         }
-        self.pos = 0  # next write index
+        self.pos_t = torch.zeros((), dtype=torch.long, device=device)  # next write index
+        self.size_t = torch.zeros((), dtype=torch.long, device=device)
         self.size = 0
 
     def __len__(self) -> int:
         return self.size
 
+    @property
+    def pos(self) -> int:
+        return int(self.pos_t)
+
     def add(self, tr: Transition) -> None:
         n = tr.z.shape[0]
-        idx = (self.pos + torch.arange(n, device=self.device)) % self.capacity
+        idx = (self.pos_t + torch.arange(n, device=self.device)) % self.capacity
         for name in FIELDS:
-            self.data[name][idx] = getattr(tr, name).to(self.device)
-        self.pos = (self.pos + n) % self.capacity
+            self.data[name].index_copy_(0, idx, getattr(tr, name).to(self.device))
+        self.pos_t.copy_((self.pos_t + n) % self.capacity)
         self.size = min(self.size + n, self.capacity)
+        self.size_t.clamp_(max=self.capacity - n).add_(n)  # min(size + n, capacity), on the device
 
     def sample(self, batch: int, gen: torch.Generator) -> Transition:
-        idx = torch.randint(0, self.size, (batch,), generator=gen, device=gen.device).to(self.device)
+        size = self.size_t.clamp_min(1)
+        idx = torch.minimum((torch.rand(batch, generator=gen, device=self.device) * size).long(), size - 1)
         return Transition(**{name: self.data[name][idx] for name in FIELDS})
 
     def state_dict(self) -> dict[str, torch.Tensor]:
@@ -53,4 +64,6 @@ class ReplayBuffer:
             raise ValueError(f"replay capacity {cap} in the checkpoint differs from buffer_size={self.capacity}")
         for k in FIELDS:
             self.data[k][:size] = sd[f"replay.{k}"].to(self.device)
-        self.pos, self.size = pos, size
+        self.pos_t.fill_(pos)
+        self.size_t.fill_(size)
+        self.size = size

@@ -56,16 +56,27 @@ def tiny_cfg():
 
 @pytest.fixture
 def make_trainer(mnist, tiny_cfg):
-    """A real (small) trainer on the embedded MNIST digits; stopped after the test."""
+    """A real (small) trainer on the embedded MNIST digits."""
     from dqngan.trainer import Trainer
+
+    def make(**overrides):
+        return Trainer(tiny_cfg.replace(**overrides), device="cpu", data=mnist)
+
+    return make
+
+
+@pytest.fixture
+def make_runner(make_trainer):
+    """A real (small) trainer behind a background-thread Runner; stopped after the test."""
+    from dqngan.runner import Runner
 
     made = []
 
     def make(**overrides):
-        t = Trainer(tiny_cfg.replace(**overrides), device="cpu", data=mnist)
-        made.append(t)
-        return t
+        r = Runner(make_trainer(**overrides))
+        made.append(r)
+        return r
 
     yield make
-    for t in made:
-        t.stop(timeout=10)
+    for r in made:
+        r.stop(timeout=10)

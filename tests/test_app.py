@@ -161,10 +161,11 @@ def test_timeline_gif(tmp_path):
 
 
 def test_registry_caps_training_evicts_idle_and_drops(mnist, tiny_cfg):
+    from dqngan.runner import Runner
     from dqngan.trainer import Trainer
 
     def make():
-        return Run(Trainer(tiny_cfg, "cpu", data=mnist), label="test")
+        return Run(Runner(Trainer(tiny_cfg, "cpu", data=mnist)), label="test")
 
     reg = Registry(make, max_running=1, max_runs=2, refresh_every=0.05).start()
     try:
@@ -180,7 +181,7 @@ def test_registry_caps_training_evicts_idle_and_drops(mnist, tiny_cfg):
         assert reg.session("b").run is None and "released" in reg.session("b").notice
         wait_for(lambda: a.snap.get("step", 0) > 0, what="the refresher to copy a's snapshot")
         reg.drop("a")
-        wait_for(lambda: a.trainer.status == "stopped", what="the dropped run to stop")
+        wait_for(lambda: a.runner.status == "stopped", what="the dropped run to stop")
         assert a not in reg.runs()
     finally:
         reg.close()
@@ -217,15 +218,15 @@ def test_train_poll_pause_step(app, client):
 
     status = client.predict(api_name="/pause")
     assert "paused" in status
-    step = run.trainer.step_count
+    step = run.runner.step_count
     time.sleep(0.5)
-    assert run.trainer.step_count == step  # really paused
+    assert run.runner.step_count == step  # really paused
     first, second = poll(client), poll(client)
     assert first[1:] == second[1:] and second[3].startswith("free")  # nothing changed: nothing re-renders
 
     status = client.predict(3, api_name="/step")
     assert "stepping 3" in status
-    wait_for(lambda: run.trainer.status == "paused" and run.trainer.step_count == step + 3, what="3 steps")
+    wait_for(lambda: run.runner.status == "paused" and run.runner.step_count == step + 3, what="3 steps")
     # the status reaches the page within a refresh interval (the registry copies snapshots every 0.25 s)
     def stepped():
         out = poll(client)
@@ -239,15 +240,15 @@ def test_live_knobs_and_bad_inputs_keep_training_alive(app, client):
     demo, _ = app
     client.predict(2, api_name="/step")
     run = own_run(demo, client)
-    wait_for(lambda: run.trainer.status == "paused", what="the steps")
+    wait_for(lambda: run.runner.status == "paused", what="the steps")
     # a live knob (lr_g is the 5th knob) applied to the existing run without a reset
-    vals = knobs.values_of(run.trainer.cfg)
+    vals = knobs.values_of(run.runner.cfg)
     vals[knobs.KEYS.index("lr_g")] = 1e-3
     client.predict(*vals, api_name="/train")
-    wait_for(lambda: run.trainer.cfg.lr_g == 1e-3, what="the live lr_g")
+    wait_for(lambda: run.runner.cfg.lr_g == 1e-3, what="the live lr_g")
     assert own_run(demo, client) is run  # same run, not a new one
     client.predict(api_name="/pause")
-    step = run.trainer.step_count
+    step = run.runner.step_count
     # bad inputs: readable messages, nothing crashes, the run and its settings survive
     with pytest.raises(AppError, match="minimum"):
         client.predict(0, api_name="/step")  # the field's own bound: a readable error, nothing else happens
@@ -255,17 +256,17 @@ def test_live_knobs_and_bad_inputs_keep_training_alive(app, client):
     vals[knobs.KEYS.index("eps_start")] = 0.1
     assert "eps_end must be <= eps_start" in client.predict(*vals, api_name="/train")
     with pytest.raises(AppError, match="maximum"):
-        client.predict(*knobs.values_of(run.trainer.cfg)[:4], 5.0, api_name="/train")  # lr_g > 1 (field max)
+        client.predict(*knobs.values_of(run.runner.cfg)[:4], 5.0, api_name="/train")  # lr_g > 1 (field max)
     assert all(is_skip(o) for o in client.predict("{not json", api_name="/restore_config"))
     assert all(is_skip(o) for o in client.predict('{"width": -1}', api_name="/restore_config"))
-    assert own_run(demo, client) is run and run.trainer.step_count == step and run.trainer.cfg.lr_g == 1e-3
-    assert run.trainer.status == "paused" and run.trainer.error is None
+    assert own_run(demo, client) is run and run.runner.step_count == step and run.runner.cfg.lr_g == 1e-3
+    assert run.runner.status == "paused" and run.runner.error is None
     # Reset: a fresh model from the preset plus the knobs changed since (lr_g here), not started; the knobs show it
-    out = client.predict(*knobs.values_of(run.trainer.cfg), api_name="/reset")
+    out = client.predict(*knobs.values_of(run.runner.cfg), api_name="/reset")
     status, shown = out[0], dict(zip(knobs.KEYS, out[1:]))
     assert "reset" in status and own_run(demo, client) is not run and "step 0 " in status
     assert "preset tiny with lr_g=0.001" in status and shown["lr_g"] == 1e-3
-    assert own_run(demo, client).trainer.cfg.lr_g == 1e-3 and own_run(demo, client).trainer.cfg.batch_size == 16
+    assert own_run(demo, client).runner.cfg.lr_g == 1e-3 and own_run(demo, client).runner.cfg.batch_size == 16
 
 
 def test_cap_busy_watch_and_unload_cleanup(app):
@@ -285,7 +286,7 @@ def test_cap_busy_watch_and_unload_cleanup(app):
     finally:
         a.close()
     # closing the tab (the client's heartbeat) runs demo.unload: a's training stops well within 30 s
-    wait_for(lambda: run_a.trainer.status == "stopped", timeout=25, what="unload to stop the closed session's run")
+    wait_for(lambda: run_a.runner.status == "stopped", timeout=25, what="unload to stop the closed session's run")
     assert a.session_hash not in demo.ctx.registry._sessions
     b.close()
 
@@ -343,7 +344,7 @@ def test_draw_projects_and_refines(app, client, tmp_path):
 def test_models_save_list_load(app, client, ckpt, monkeypatch):
     demo, _ = app
     client.predict(2, api_name="/step")
-    wait_for(lambda: own_run(demo, client) and own_run(demo, client).trainer.status == "paused", what="steps")
+    wait_for(lambda: own_run(demo, client) and own_run(demo, client).runner.status == "paused", what="steps")
     msg, listing = client.predict("my-run", api_name="/save_checkpoint")
     assert "saved step 2" in msg
     assert any(c[0].endswith("my-run") for c in listing["choices"])
@@ -367,23 +368,23 @@ def test_lessons_start_their_own_runs(app, client):
     shown = dict(zip(knobs.KEYS, out[1:]))
     run = own_run(demo, client)
     assert "fresh, untrained" in out[0] and shown["train_g"] is True and shown["agent_every"] == 0
-    assert run.trainer.step_count == 0 and run.trainer.cfg.g_every == 1 and run.trainer.cfg.grid_every == 25
+    assert run.runner.step_count == 0 and run.runner.cfg.g_every == 1 and run.runner.cfg.grid_every == 25
     out = client.predict("2. What the Q-values mean", api_name="/lesson")
     shown = dict(zip(knobs.KEYS, out[1:]))
     run2 = own_run(demo, client)
     assert "Q(s, a)" in out[0] and shown["eps_decay"] == 1000 and shown["train_g"] is False
-    t = run2.trainer
+    t = run2.runner
     assert run2 is not run and t.step_count > 30_000 and t.agent_steps == 0 and t.cfg.q_state == "grad"
     assert t.history.to_dict() == {}  # the charts' x-axis starts with the lesson
     out = client.predict("3. Steering towards a digit", api_name="/lesson")
-    assert own_run(demo, client).trainer.cfg.beta_goal > 0
+    assert own_run(demo, client).runner.cfg.beta_goal > 0
     assert "7" in out and "lesson 3 ready" in " ".join(str(o) for o in out)
     # a lesson's Reset starts that lesson again (not the app's preset)
     client.predict("1. What a GAN learns", api_name="/lesson")
     before = own_run(demo, client)
-    status = client.predict(*knobs.values_of(before.trainer.cfg), api_name="/reset")[0]
+    status = client.predict(*knobs.values_of(before.runner.cfg), api_name="/reset")[0]
     assert "lesson 1 starts again" in status and own_run(demo, client) is not before
-    assert own_run(demo, client).trainer.cfg.agent_every == 0
+    assert own_run(demo, client).runner.cfg.agent_every == 0
     with pytest.raises(lessons.UserError):
         lessons.lesson_named("9")
 
@@ -431,7 +432,7 @@ def test_opens_on_a_shipped_checkpoint(ckpt, tmp_path):
     demo = build_demo(checkpoint=ckpt, preset="tiny", device="cpu", save_root=tmp_path)
     try:
         base = demo.ctx.registry.base
-        assert base.source == str(ckpt) and base.trainer.step_count == 12 and "pretrained" in base.label
+        assert base.source == str(ckpt) and base.runner.step_count == 12 and "pretrained" in base.label
         assert any(str(ckpt).endswith(c) or c.endswith("tiny-run") for c in demo.ctx.local_checkpoints())
     finally:
         demo.ctx.registry.close()
@@ -469,7 +470,7 @@ def test_hub_buttons_push_pull_login(app, client, fake_hub_env):
     assert "alice" in client.predict("hf_good", api_name="/hub_whoami")
     assert "⚠️" in client.predict("hf_bad", api_name="/hub_whoami")
     client.predict(2, api_name="/step")
-    wait_for(lambda: own_run(demo, client) and own_run(demo, client).trainer.status == "paused", what="steps")
+    wait_for(lambda: own_run(demo, client) and own_run(demo, client).runner.status == "paused", what="steps")
     msg = client.predict("alice/dqngan-app", "", False, "hf_good", api_name="/hub_push")
     assert "pushed" in msg and "hf_good" not in msg
     msg = client.predict("not a repo id", "", False, "hf_good", api_name="/hub_push")
@@ -485,7 +486,7 @@ def test_hub_buttons_push_pull_login(app, client, fake_hub_env):
 
     assert not list(Path(constants.HF_HUB_CACHE).glob("models--alice--dqngan-app*"))
     client.predict(1, api_name="/step")
-    wait_for(lambda: own_run(demo, client).trainer.status == "paused", what="a step of the pulled run")
+    wait_for(lambda: own_run(demo, client).runner.status == "paused", what="a step of the pulled run")
 
 
 def test_grid_of_a_loaded_checkpoint_uses_its_own_fixed_noise(ckpt):
@@ -495,10 +496,11 @@ def test_grid_of_a_loaded_checkpoint_uses_its_own_fixed_noise(ckpt):
     from PIL import Image
 
     from dqngan.checkpoint import load_checkpoint
+    from dqngan.runner import Runner
     from dqngan.ui.train_tab import GRID_SCALE, grid_at
 
     trainer = load_checkpoint(ckpt, device="cpu")
-    run = Run(trainer, label="loaded")
+    run = Run(Runner(trainer), label="loaded")
     run.refresh()
     _, path = grid_at(run)
     shown = np.asarray(Image.open(path))

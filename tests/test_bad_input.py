@@ -263,9 +263,10 @@ def test_cli_failures_left_every_checkpoint_unchanged(cli_results, bad):
 def running(mnist):
     """A trainer training in its background thread for the whole engine section."""
     from dqngan.config import make_config
+    from dqngan.runner import Runner
     from dqngan.trainer import Trainer
 
-    t = Trainer(make_config("tiny", {"grid_every": 1000}), "cpu", data=mnist)
+    t = Runner(Trainer(make_config("tiny", {"grid_every": 1000}), "cpu", data=mnist))
     t.start()
     yield t
     t.stop(timeout=10)
@@ -457,7 +458,7 @@ def test_app_handler_bad_input(name, api, args, words, app, app_run, monkeypatch
     warned = []
     monkeypatch.setattr(feedback, "warn", warned.append)
     monkeypatch.setattr(train_tab, "warn", warned.append)
-    cfg, step = run.trainer.cfg.to_dict(), run.trainer.step_count
+    cfg, step = run.runner.cfg.to_dict(), run.runner.step_count
     sid = f"bad-{abs(hash(name))}"
     crashed, out = False, None
     try:
@@ -471,10 +472,10 @@ def test_app_handler_bad_input(name, api, args, words, app, app_run, monkeypatch
     assert len(warned) == 1 and _one_line(msg) and words in msg, (warned, out)
     # the training run of another session keeps going with its settings
     deadline = time.monotonic() + 30
-    while run.trainer.step_count <= step and time.monotonic() < deadline:
+    while run.runner.step_count <= step and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert run.running and run.trainer.error is None and run.trainer.step_count > step
-    assert run.trainer.cfg.to_dict() == cfg
+    assert run.running and run.runner.error is None and run.runner.step_count > step
+    assert run.runner.cfg.to_dict() == cfg
     assert demo.ctx.registry.session("trainer-tab").run is run
 
 
@@ -483,4 +484,4 @@ def test_app_poll_still_serves_after_bad_inputs(app, app_run):
     run, _, _ = app_run
     out = fns["poll"](_Req("trainer-tab"))
     assert "running" in out[0] and "your run" in out[0]
-    assert all(math.isfinite(float(v)) for v in [run.trainer.step_count])
+    assert all(math.isfinite(float(v)) for v in [run.runner.step_count])

@@ -8,8 +8,8 @@ from dqngan.checkpoint import CheckpointError, load_checkpoint, read_config, res
 
 
 def _weights_equal(a, b):
-    for name, m in a._modules().items():
-        sa, sb = m.state_dict(), b._modules()[name].state_dict()
+    for name, m in a.modules().items():
+        sa, sb = m.state_dict(), b.modules()[name].state_dict()
         if not all(torch.equal(sa[k], sb[k]) for k in sa):
             return False
     return True

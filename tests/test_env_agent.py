@@ -43,7 +43,7 @@ def test_rewards_telescope_to_potential_difference():
     final_z = torch.zeros_like(z0)
     for _ in range(5):
         a = torch.randint(1, 9, (6,), generator=gen)  # moves only, so every episode lasts T steps
-        tr, r, finished = env.step(a)
+        tr, r, _, _ = env.step(a)
         total += r
         final_z = tr.z_next
         ended |= tr.done
@@ -62,12 +62,20 @@ def test_stop_ends_episode_with_zero_reward_and_one_forward_per_step():
     env = LatentEnv(Potential(g, d, lam=1.0), compute_directions("axis", g, 3, gen), 0.5, 4, n=5, gen=gen)
     calls.update(g=0, d=0)
     a = torch.tensor([0, 1, 0, 2, 3])
-    tr, r, finished = env.step(a)
+    _, have = env.sample_final(3, gen)
+    assert not have  # no episode has ended yet: D gets plain fakes in the refined slots
+    ret_before = env.ret.clone()
+    tr, r, ended_sum, n_ended = env.step(a)
     assert calls == {"g": 1, "d": 1}  # one batched G and D forward for all envs, resets included
     assert torch.equal(tr.done, a == 0)
-    assert torch.all(r[a == 0] == 0) and len(finished) == 2
+    assert torch.all(r[a == 0] == 0) and int(n_ended) == 2
+    assert torch.isclose(ended_sum, (ret_before + r)[a == 0].sum())
     assert torch.equal(env.t, torch.tensor([0, 1, 0, 1, 1]))
-    assert env.sample_final(3, gen).shape == (3, 16)
+    assert torch.all(env.ret[a == 0] == 0)  # restarted episodes start a fresh return
+    final, have = env.sample_final(50, gen)
+    assert have and final.shape == (50, 16)
+    ended = tr.z_next[a == 0]  # only the two stopped episodes' final z's can be drawn
+    assert all(any(torch.equal(f, e) for e in ended) for f in final)
 
 
 def test_observation_layout():
@@ -134,20 +142,20 @@ def test_replay_wraps_and_relabels_with_the_current_reward_model(make_trainer):
         buf.add(Transition(torch.full((n, 16), float(i)), torch.ones(n, dtype=torch.long), torch.zeros(n, 16),
                            torch.zeros(n, dtype=torch.long), torch.zeros(n, dtype=torch.bool),
                            torch.full((n,), -1)))
-    assert len(buf) == 10 and buf.pos == 2
+    assert len(buf) == 10 and buf.pos == 2 and int(buf.size_t) == 10
     assert set(buf.data["z"][:, 0].tolist()) == {0.0, 1.0, 2.0} and buf.data["z"][0, 0] == 2.0
 
     t = make_trainer()
     t.run(steps=8)
     b = t.replay.sample(32, t.gen)
-    r1 = t.relabel(b.z, b.action, b.z_next, b.goal)[0]
+    r1 = t.env.relabel(b.z, b.action, b.z_next, b.t, b.goal)[1]
     phi = t.potential(torch.cat([b.z, b.z_next]), torch.cat([b.goal, b.goal]))
     assert torch.allclose(r1[b.action != 0], (phi[32:] - phi[:32])[b.action != 0])
     assert torch.all(r1[b.action == 0] == 0)
     with torch.no_grad():  # the reward model moves: stored transitions must be re-scored, not replayed stale
         for p in t.D_bar.parameters():
             p.add_(0.5 * torch.randn_like(p))
-    r2 = t.relabel(b.z, b.action, b.z_next, b.goal)[0]
+    r2 = t.env.relabel(b.z, b.action, b.z_next, b.t, b.goal)[1]
     phi2 = t.potential(torch.cat([b.z, b.z_next]), torch.cat([b.goal, b.goal]))
     moved = b.action != 0
     assert not torch.allclose(r1[moved], r2[moved])

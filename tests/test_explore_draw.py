@@ -61,13 +61,14 @@ def warned(monkeypatch):
 def goal_run(app, client):
     """This client's session looks at its own run configured with β = 3 (every training episode had a goal)."""
     from dqngan.config import make_config
+    from dqngan.runner import Runner
     from dqngan.trainer import Trainer
     from dqngan.ui.session import Run
 
     demo, _ = app
     cfg = make_config("tiny").replace(beta_goal=3.0)
-    run = demo.ctx.registry.own(client.session_hash, lambda: Run(Trainer(cfg, "cpu"), "goal-only test run"))
-    assert run.trainer.cfg.beta_goal == 3.0 and demo.ctx.registry.view(client.session_hash) is run
+    run = demo.ctx.registry.own(client.session_hash, lambda: Run(Runner(Trainer(cfg, "cpu")), "goal-only test run"))
+    assert run.runner.cfg.beta_goal == 3.0 and demo.ctx.registry.view(client.session_hash) is run
     return run
 
 

@@ -69,16 +69,16 @@ def test_kill_while_deleting_a_complete_fallback_leaves_a_loadable_one(mnist, ti
 
 def test_nan_weights_are_not_taken_as_the_last_good_state(mnist, tiny_cfg):
     """Weights that went non-finite in an update whose loss was still finite must not become the restore point
-    (the safety net copies the state every 25 steps, before the step)."""
+    (the safety net copies the state every 25 steps, at a check that found the weights and statistics finite)."""
     from dqngan.trainer import GOOD_EVERY, Trainer
 
     t = Trainer(tiny_cfg.replace(grid_every=1000), "cpu", data=mnist)
-    t.run(steps=GOOD_EVERY)  # the next step takes a copy of the "last good" state first
+    t.run(steps=GOOD_EVERY - 1)  # the next step's check would take a copy of the "last good" state
     with torch.no_grad():
-        next(t.D.parameters()).fill_(float("nan"))
+        next(t.G_ema.parameters()).fill_(float("nan"))  # G_ema enters no loss of the GAN step
     assert t.run(steps=1) is False and "non-finite" in t.message
-    assert all(torch.isfinite(p).all() for p in t.D.parameters())
-    assert t.step_count == 0  # rewound to the copy before the damage
+    assert all(torch.isfinite(p).all() for p in t.G_ema.parameters())
+    assert t.step_count == 0  # rewound to the copy before the damage, not to a copy of it
     assert t.run(steps=3) and t.step_count == 3
 
 
@@ -108,20 +108,20 @@ def test_nan_in_d_mid_run_pauses_with_a_message_and_step_resumes(app):
     demo, fns, base, vals = app
     assert "running" in fns["train"](_Req("a"), base, *vals)
     run = demo.ctx.registry.session("a").run
-    t = run.trainer
+    t = run.runner
     wait_for(lambda: t.step_count >= 3, what="a few steps")
     with t._lock:  # between two steps, as a bad update would leave them
-        for p in t.D.parameters():
+        for p in t.trainer.D.parameters():
             p.data.fill_(float("nan"))
     wait_for(lambda: t.status == "paused", what="the auto-pause")
     text = wait_for(lambda: (s := _status(fns, "a")) and "non-finite" in s and "paused" in s and s,
                     what="the poll to show the pause")
     assert "restored the last good weights" in text and "Traceback" not in text
-    assert all(torch.isfinite(p).all() for m in t._modules().values() for p in m.parameters())
+    assert all(torch.isfinite(p).all() for m in t.trainer.modules().values() for p in m.parameters())
     step = t.step_count
     assert "stepping 3" in fns["step"](_Req("a"), 3, base, *vals)
     wait_for(lambda: t.status == "paused" and t.step_count == step + 3, what="3 more steps")
-    assert all(torch.isfinite(p).all() for p in t.D.parameters())
+    assert all(torch.isfinite(p).all() for p in t.trainer.D.parameters())
     assert math.isfinite(t.history.last("d_loss"))
 
 
@@ -129,13 +129,13 @@ def test_exception_in_training_thread_is_shown_and_the_app_keeps_serving(app, mo
     demo, fns, base, vals = app
     assert "running" in fns["train"](_Req("a"), base, *vals)
     run = demo.ctx.registry.session("a").run
-    t = run.trainer
+    t = run.runner
     wait_for(lambda: t.step_count >= 2, what="a few steps")
 
     def boom(part="joint"):  # train_step's signature: the thread passes the step mode
         raise RuntimeError("injected fault in train_step")
 
-    monkeypatch.setattr(t, "train_step", boom)
+    monkeypatch.setattr(t.trainer, "train_step", boom)
     wait_for(lambda: t.status == "error", what="the error status")
     text = wait_for(lambda: (s := _status(fns, "a")) and "injected fault" in s and s, what="the error in the poll")
     assert "error" in text and "RuntimeError: injected fault in train_step" in text and "Traceback" not in text
@@ -145,7 +145,7 @@ def test_exception_in_training_thread_is_shown_and_the_app_keeps_serving(app, mo
     assert out is None or "Φ =" in out[2]
     assert "stepping 2" in fns["step"](_Req("b"), 2, base, *vals)
     other = demo.ctx.registry.session("b").run
-    wait_for(lambda: other.trainer.status == "paused" and other.trainer.step_count == 2, what="b's steps")
+    wait_for(lambda: other.runner.status == "paused" and other.runner.step_count == 2, what="b's steps")
     # ... and the broken run trains again once the fault is gone
     monkeypatch.undo()
     step = t.step_count

@@ -232,7 +232,7 @@ def test_teacher_mode_hides_parts_and_keyboard_drives_training(page, app, app_ur
     assert "paused" in text and "running" not in text, text
     # step modes from the keyboard: D trains D alone, G trains G alone, A the agent alone
     (run,) = [r for r in app[0].ctx.registry.runs() if r.owner]
-    t = run.trainer
+    t = run.runner
 
     def weights():
         return {k: torch.cat([p.detach().flatten() for p in m.parameters()]).clone()
@@ -276,7 +276,7 @@ def test_slow_motion_step_narrates_the_diagram_and_speed_says_what_it_does(page,
     status_has(pg, "charts redrawn only every 10 s")
     pg.get_by_label("slow").check()
     status_has(pg, "about 2 steps a second")
-    run = [r for r in app[0].ctx.registry.runs() if r.owner][0].trainer
+    run = [r for r in app[0].ctx.registry.runs() if r.owner][0].runner
     pg.click("#train-btn")
     status_has(pg, "running")
     s0, t0 = run.step_count, time.monotonic()

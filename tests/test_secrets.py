@@ -94,7 +94,7 @@ def test_token_typed_into_the_app_never_leaks(hub, tmp_path, debug_logs, capfd, 
     try:
         fns["step"](req, 2, cfg.to_dict(), *knobs.values_of(cfg))
         run = demo.ctx.registry.session("s").run
-        assert run.trainer.wait(60)
+        assert run.runner.wait(60)
         out = [fns["hub_whoami"](TOKEN), fns["hub_push"]("alice/app-secret", "", True, TOKEN, req)]
         assert "alice" in out[0] and "pushed" in out[1], out
         pulled = fns["hub_pull"]("alice/app-secret", "", TOKEN, req)

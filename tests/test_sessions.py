@@ -217,8 +217,8 @@ def test_cap_holds_under_simultaneous_train_clicks(app, set_cap, cap):
             runs = [own_run(demo, clients[i]) for i in started]
             assert all(r is not None and r.running for r in runs) and len({id(r) for r in runs}) == cap
             # the started runs really train ...
-            base = [r.trainer.step_count for r in runs]
-            wait_for(lambda runs=runs, base=base: all(r.trainer.step_count > s for r, s in zip(runs, base)),
+            base = [r.runner.step_count for r in runs]
+            wait_for(lambda runs=runs, base=base: all(r.runner.step_count > s for r, s in zip(runs, base)),
                      what="the started runs")
             # ... and a moment later still nothing else does: no late start, no orphan thread outside the registry
             time.sleep(0.5)
@@ -241,10 +241,11 @@ def test_a_run_taken_away_before_its_click_starts_it_never_trains(mnist, tiny_cf
     """The window between a click making its run and starting it: if the run was evicted (another session needed
     the room), replaced, given back or its session dropped meanwhile, starting it would train outside the cap and
     nothing would ever stop it. Found by this suite; Registry.train now refuses."""
+    from dqngan.runner import Runner
     from dqngan.trainer import Trainer
 
     def make():
-        return Run(Trainer(tiny_cfg, "cpu", data=mnist), label="test")
+        return Run(Runner(Trainer(tiny_cfg, "cpu", data=mnist)), label="test")
 
     reg = Registry(make, max_running=1, max_runs=1)
     try:
@@ -257,11 +258,11 @@ def test_a_run_taken_away_before_its_click_starts_it_never_trains(mnist, tiny_cf
             reg.release("a", a)
         else:
             reg.drop("a")
-        wait_for(lambda: a.trainer.status == "stopped", what="the taken run to be stopped")
+        wait_for(lambda: a.runner.status == "stopped", what="the taken run to be stopped")
         with pytest.raises(Busy, match="busy"):
             reg.train(a)  # ... and only now does a's click try to start it
         time.sleep(0.3)
-        assert a.trainer.status == "stopped" and a.trainer.step_count == 0 and a not in reg.runs()
+        assert a.runner.status == "stopped" and a.runner.step_count == 0 and a not in reg.runs()
         if how == "evicted":  # the slot is still free for a run the registry owns
             b = reg.session("b").run
             reg.train(b)
@@ -277,12 +278,12 @@ def test_one_session_cannot_pause_step_reset_or_save_another(app, connect, set_c
     reg = demo.ctx.registry
     set_cap(2)
     a, b, c = connect(), connect(), connect()
-    base_steps = reg.base.trainer.step_count
+    base_steps = reg.base.runner.step_count
     # a session without a run looks at the shared model, read-only: Pause and live knobs don't touch it
     assert "nothing of yours" in c.predict(api_name="/pause") and "shared model" in poll(c)[0]
-    c.predict(*[0.0042 if k == "lr_g" else knobs.value_of(k, reg.base.trainer.cfg.to_dict()) for k in knobs.LIVE],
+    c.predict(*[0.0042 if k == "lr_g" else knobs.value_of(k, reg.base.runner.cfg.to_dict()) for k in knobs.LIVE],
               api_name="/set_lr_g")
-    assert reg.base.trainer.cfg.lr_g != 0.0042 and own_run(demo, c) is None
+    assert reg.base.runner.cfg.lr_g != 0.0042 and own_run(demo, c) is None
     assert "running" in a.predict(api_name="/train")
     assert "running" in b.predict(api_name="/train")
     run_a, run_b = own_run(demo, a), own_run(demo, b)
@@ -290,25 +291,25 @@ def test_one_session_cannot_pause_step_reset_or_save_another(app, connect, set_c
     seen_by_b = []
 
     def b_keeps_training(after):
-        s0 = run_b.trainer.step_count
-        wait_for(lambda: run_b.trainer.step_count >= s0 + 2, timeout=20, what=f"B to keep training after A's {after}")
+        s0 = run_b.runner.step_count
+        wait_for(lambda: run_b.runner.step_count >= s0 + 2, timeout=20, what=f"B to keep training after A's {after}")
         assert own_run(demo, b) is run_b and run_b.running
         out = poll(b)
         seen_by_b.append(out)
         assert "running" in out[0] and "your run" in out[0]
 
     assert "paused" in a.predict(api_name="/pause")
-    assert run_a.trainer.status == "paused"
+    assert run_a.runner.status == "paused"
     b_keeps_training("Pause")
-    s_a = run_a.trainer.step_count
+    s_a = run_a.runner.step_count
     assert "stepping 3" in a.predict(3, api_name="/step")
-    wait_for(lambda: run_a.trainer.status == "paused" and run_a.trainer.step_count == s_a + 3, what="A's 3 steps")
+    wait_for(lambda: run_a.runner.status == "paused" and run_a.runner.step_count == s_a + 3, what="A's 3 steps")
     b_keeps_training("Step")
     # B's own live knob: its notice is B's alone
-    live = {k: knobs.value_of(k, run_b.trainer.cfg.to_dict()) for k in knobs.LIVE}
+    live = {k: knobs.value_of(k, run_b.runner.cfg.to_dict()) for k in knobs.LIVE}
     live["lr_g"] = 0.00123
     b.predict(*live.values(), api_name="/set_lr_g")
-    wait_for(lambda: run_b.trainer.cfg.lr_g == 0.00123, what="B's live lr_g")
+    wait_for(lambda: run_b.runner.cfg.lr_g == 0.00123, what="B's live lr_g")
     assert "lr_g=0.00123" in poll(b)[0]
     assert "reset" in a.predict(api_name="/reset")[0]
     new_a = own_run(demo, a)
@@ -326,23 +327,23 @@ def test_one_session_cannot_pause_step_reset_or_save_another(app, connect, set_c
     assert "watching another visitor's run" in a.predict("alice/x", "", False, "", api_name="/hub_push")
     a_live = dict(live, lr_g=0.0042)
     a.predict(*a_live.values(), api_name="/set_lr_g")  # A's live knob goes to A's own run, not the watched one
-    wait_for(lambda: new_a.trainer.cfg.lr_g == 0.0042, what="A's live lr_g")
-    assert run_b.trainer.cfg.lr_g == 0.00123
+    wait_for(lambda: new_a.runner.cfg.lr_g == 0.0042, what="A's live lr_g")
+    assert run_b.runner.cfg.lr_g == 0.00123
     b_keeps_training("Pause, Save, Push and live knob while watching")
     # Step while watching steps A's own run (and stops watching)
-    s_b = run_b.trainer.step_count
+    s_b = run_b.runner.step_count
     assert "stepping 2" in a.predict(2, api_name="/step")
-    wait_for(lambda: new_a.trainer.status == "paused" and new_a.trainer.step_count == 2, what="A's own 2 steps")
-    assert reg.view(a.session_hash) is new_a and run_b.trainer.step_count > s_b
+    wait_for(lambda: new_a.runner.status == "paused" and new_a.runner.step_count == 2, what="A's own 2 steps")
+    assert reg.view(a.session_hash) is new_a and run_b.runner.step_count > s_b
     b_keeps_training("Step while watching")
     # positive control: B's own Pause does pause B
-    assert "paused" in b.predict(api_name="/pause") and run_b.trainer.status == "paused"
-    assert reg.base.trainer.step_count == base_steps and reg.base.trainer.status == "idle"
+    assert "paused" in b.predict(api_name="/pause") and run_b.runner.status == "paused"
+    assert reg.base.runner.step_count == base_steps and reg.base.runner.status == "idle"
     # B never sees A's session hash (the only key to A's session) nor A's messages
     text = repr(seen_by_b) + repr(poll(b))
     assert a.session_hash not in text and "lr_g=0.0042" not in text
-    print(f"\n[sessions] isolation: B trained {run_b.trainer.step_count} steps through A's Pause/Step/Reset/Watch "
-          f"actions; A's runs: {run_a.trainer.step_count} + {new_a.trainer.step_count} steps")
+    print(f"\n[sessions] isolation: B trained {run_b.runner.step_count} steps through A's Pause/Step/Reset/Watch "
+          f"actions; A's runs: {run_a.runner.step_count} + {new_a.runner.step_count} steps")
 
 
 def test_finder_sees_a_planted_token():
@@ -364,7 +365,7 @@ def test_hub_token_of_one_session_reaches_no_other(app, connect, fake_hub, set_c
     assert "alice" in a.predict(TOKEN, api_name="/hub_whoami")
     assert "⚠️" in a.predict(BAD_TOKEN, api_name="/hub_whoami")
     a.predict(2, api_name="/step")
-    wait_for(lambda: own_run(demo, a) and own_run(demo, a).trainer.status == "paused", what="A's steps")
+    wait_for(lambda: own_run(demo, a) and own_run(demo, a).runner.status == "paused", what="A's steps")
     assert "pushed" in a.predict("alice/sessions-run", "", False, TOKEN, api_name="/hub_push")
     assert "pushed" in a.predict("alice/sessions-private", "", True, TOKEN, api_name="/hub_push")
     assert "⚠️" in a.predict("alice/sessions-run", "", False, BAD_TOKEN, api_name="/hub_push")
@@ -377,12 +378,12 @@ def test_hub_token_of_one_session_reaches_no_other(app, connect, fake_hub, set_c
     # B calls every endpoint a visitor has (watching A's run, then on its own), Hub ones with an empty token
     seen = [b.predict(api_name="/watch")]
     assert "watching" in seen[0]
-    seen += everything(b, knobs.values_of(run_a.trainer.cfg))
+    seen += everything(b, knobs.values_of(run_a.runner.cfg))
     assert "watching another visitor's run" in seen[1][0]
     a.predict(api_name="/pause")  # (2 cores: the rest runs faster without A's trainer)
     seen.append(b.predict(2, api_name="/step"))
-    wait_for(lambda: own_run(demo, b) and own_run(demo, b).trainer.status == "paused", what="B's steps")
-    seen += everything(b, knobs.values_of(run_a.trainer.cfg))
+    wait_for(lambda: own_run(demo, b) and own_run(demo, b).runner.status == "paused", what="B's steps")
+    seen += everything(b, knobs.values_of(run_a.runner.cfg))
     assert "your run" in seen[len(seen) // 2 + 1][0]
     # B cannot act as A: its empty-token Hub calls are anonymous (no token lookup finds A's)
     whoami, pull, push = seen[-3:]
@@ -467,8 +468,8 @@ def test_closing_the_tab_stops_its_trainer(app, browser, monkeypatch, set_cap):
     page.click("#train-btn")
     page.wait_for_function("() => document.querySelector('#status').innerText.includes('running')", polling=100)
     run = reg._sessions[sid].run
-    wait_for(lambda: run.trainer.step_count >= 3, what="the tab's run to train")
-    thread = run.trainer._thread
+    wait_for(lambda: run.runner.step_count >= 3, what="the tab's run to train")
+    thread = run.runner._thread
     assert thread.is_alive() and trainer_threads() == [thread]
     assert sid in demo.server_app.state_holder.session_data
     t0 = time.monotonic()
@@ -477,11 +478,11 @@ def test_closing_the_tab_stops_its_trainer(app, browser, monkeypatch, set_cap):
     t_unload = time.monotonic() - t0
     wait_for(lambda: not thread.is_alive(), timeout=STOP_LIMIT - t_unload, every=0.02, what="the trainer to stop")
     t_stop = time.monotonic() - t0
-    assert run.trainer.status == "stopped" and not trainer_threads()
+    assert run.runner.status == "stopped" and not trainer_threads()
     wait_for(lambda: sid not in demo.server_app.state_holder.session_data, timeout=5, what="the tab's Gradio state")
-    steps = run.trainer.step_count
+    steps = run.runner.step_count
     time.sleep(0.5)
-    assert run.trainer.step_count == steps
+    assert run.runner.step_count == steps
     print(f"\n[sessions] tab closed while training ({steps} steps): unload after {t_unload:.2f} s, trainer thread "
           f"ended {t_stop:.2f} s after the close (limit {STOP_LIMIT:.0f} s; heartbeat 15 s)")
     assert t_stop <= STOP_LIMIT

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..config import Config, ConfigError, make_config
 from ..data import DataError, ImageData, load_dataset
+from ..runner import Runner
 from ..trainer import Trainer
 from .session import Registry, Run
 
@@ -75,11 +76,11 @@ class AppContext:
                 log.warning("cannot load %s (%s); opening on a fresh model", self.checkpoint, e)
                 self.checkpoint = None
         cfg = make_config(self.preset)
-        return Run(Trainer(cfg, device=self.device, data=None), label=f"fresh model ({self.preset} preset)")
+        return Run(Runner(Trainer(cfg, device=self.device, data=None)), label=f"fresh model ({self.preset} preset)")
 
     def fresh(self, cfg: Config) -> Run:
         """A new, untrained run; the dataset is loaded now so a bad choice fails here, readably."""
-        return Run(Trainer(cfg, device=self.device, data=self.dataset(cfg.dataset)), label="fresh model")
+        return Run(Runner(Trainer(cfg, device=self.device, data=self.dataset(cfg.dataset))), label="fresh model")
 
     def from_checkpoint(self, path: Path, label: str | None = None, with_data: bool = False,
                         overrides: dict | None = None, new_agent: bool = False) -> Run:
@@ -88,7 +89,7 @@ class AppContext:
             from ..checkpoint import read_config
             data = self.dataset(read_config(path).dataset)
         trainer = load_checkpoint(path, device=self.device, data=data, overrides=overrides, new_agent=new_agent)
-        return Run(trainer, label=label or f"checkpoint {self.rel(path)}", source=str(path))
+        return Run(Runner(trainer), label=label or f"checkpoint {self.rel(path)}", source=str(path))
 
     def lesson_config(self, lesson: dict) -> Config:
         """The config a lesson starts with (before any change from a share link)."""
@@ -115,8 +116,7 @@ class AppContext:
         run = self.from_checkpoint(path, with_data=True, overrides=settings or None, new_agent=new_agent,
                                    label=f"lesson: {self.rel(path)}" + (" with a fresh agent" if new_agent else ""))
         if new_agent:
-            from ..history import History
-            run.trainer.history = History(run.trainer.cfg.history_len)
+            run.runner.clear_history()
         return run
 
     def clone_base(self) -> Run:
@@ -125,7 +125,7 @@ class AppContext:
         if base.source is not None:
             return self.from_checkpoint(Path(base.source), label=f"continued from {self.rel(Path(base.source))}",
                                         with_data=True)
-        return self.fresh(base.trainer.cfg)
+        return self.fresh(base.runner.cfg)
 
     def dataset(self, name: str) -> ImageData:
         if name not in DATASETS and not os.environ.get("DQNGAN_ALLOW_FOLDERS"):

@@ -188,7 +188,7 @@ def build_demo(checkpoint: str | Path | None = "auto", preset: str | None = None
             """After a checkpoint load or pull: the knobs show the loaded run's settings (Reset still starts from
             the preset, never from the loaded model's hidden settings)."""
             run = ctx.registry.view(request.session_hash or "anon")
-            cfg = run.trainer.cfg
+            cfg = run.runner.cfg
             name = ctx.preset if ctx.preset in PRESETS else "cpu"
             return train.fill(cfg, knobs.recipe_for(knobs.preset_config(name), cfg, name))
 

@@ -81,7 +81,7 @@ def build(ctx: AppContext) -> dict:
         n = 150 if n is None or n == "" else int(n)  # 0 is out of range, not "the default"
         if not 1 <= n <= 1000:
             raise UserError("projection steps must be between 1 and 1000")
-        tr = reg.view(request.session_hash or "anon").trainer
+        tr = reg.view(request.session_hash or "anon").runner
         gl = _goal(g)
         z = proj = None
         for s, loss, z in latent.project(tr, target, steps=n):

@@ -179,8 +179,8 @@ def compare(tr: Any, g: int | None, agent_z: torch.Tensor, agent_acts: Sequence[
 def build(ctx: AppContext) -> dict:
     reg = ctx.registry
 
-    def trainer_of(request: gr.Request) -> Any:
-        return reg.view(request.session_hash or "anon").trainer
+    def runner_of(request: gr.Request) -> Any:
+        return reg.view(request.session_hash or "anon").runner
 
     k0 = ctx.base_config().n_dirs
     with gr.Row():
@@ -292,7 +292,7 @@ def build(ctx: AppContext) -> dict:
 
     @guard(n_render)
     def render(request: gr.Request, s: Any, g: Any, st: dict, *vals: Any) -> tuple:
-        tr = trainer_of(request)
+        tr = runner_of(request)
         k = latent.directions(tr).shape[0]
         alphas = alphas_of(vals, st, k)
         im, qp, text, _ = view(tr, _seed(s), alphas, st, _goal(g))
@@ -310,7 +310,7 @@ def build(ctx: AppContext) -> dict:
     def restart(s: Any, g: Any, request: gr.Request) -> tuple:
         """Back to z(seed): sliders to 0, episode clock to 0, no trajectory; also syncs the slider count."""
         run = reg.view(request.session_hash or "anon")
-        tr = run.trainer
+        tr = run.runner
         k = latent.directions(tr).shape[0]
         st = new_state(k)
         st["uid"] = run.uid
@@ -367,7 +367,7 @@ def build(ctx: AppContext) -> dict:
 
     @guard(len(step_outs))
     def agent_step(request: gr.Request, s: Any, g: Any, st: dict, *vals: Any) -> tuple:
-        tr = trainer_of(request)
+        tr = runner_of(request)
         g = _goal(g)
         require_goal(tr, g)
         alphas = alphas_of(vals, st, latent.directions(tr).shape[0])
@@ -379,7 +379,7 @@ def build(ctx: AppContext) -> dict:
 
     @guard(len(step_outs))
     def agent_rollout(request: gr.Request, s: Any, g: Any, st: dict, *vals: Any) -> Any:
-        tr = trainer_of(request)
+        tr = runner_of(request)
         s, g = _seed(s), _goal(g)
         require_goal(tr, g)
         alphas = alphas_of(vals, st, latent.directions(tr).shape[0])
@@ -398,7 +398,7 @@ def build(ctx: AppContext) -> dict:
     # ------------------------------------------------------------------------------------------------ interpolate
     @guard(1)
     def interpolate(a: Any, b: Any, n: Any, g: Any, request: gr.Request) -> np.ndarray:
-        tr = trainer_of(request)
+        tr = runner_of(request)
         n = int(n or 10)
         if not 2 <= n <= 32:
             raise UserError("frames must be between 2 and 32")
@@ -418,7 +418,7 @@ def build(ctx: AppContext) -> dict:
     @guard(1)
     def latent_map(request: gr.Request, a: str, b: str, half: float, r: Any, with_thumbs: bool, s: Any, g: Any,
                    st: dict, *vals: Any) -> Any:
-        tr = trainer_of(request)
+        tr = runner_of(request)
         k = latent.directions(tr).shape[0]
         try:
             i, j = int(str(a).lstrip("d")) - 1, int(str(b).lstrip("d")) - 1
@@ -459,7 +459,7 @@ def build(ctx: AppContext) -> dict:
         run = reg.view(request.session_hash or "anon")
         if st and st.get("uid") == run.uid:
             return tuple(gr.skip() for _ in sync_outs)
-        tr = run.trainer
+        tr = run.runner
         k = latent.directions(tr).shape[0]
         choices = [f"d{i + 1}" for i in range(k)]
         return (gr.update(choices=choices, value="d1"), gr.update(choices=choices, value=choices[min(1, k - 1)]),

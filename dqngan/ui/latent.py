@@ -9,7 +9,6 @@ G_ema is updated in place by training, which would invalidate autograd's saved t
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
 from collections.abc import Iterator, Sequence
@@ -19,7 +18,7 @@ import torch
 
 from ..data import to_float
 from ..directions import action_labels, action_moves
-from ..trainer import Trainer
+from ..runner import Runner
 
 log = logging.getLogger(__name__)
 WALK_BLOCK = 256  # random-walk actions are drawn in blocks of this many (config caps horizon at 256)
@@ -36,39 +35,39 @@ def seed_z(z_dim: int, seed: int) -> torch.Tensor:
     return torch.randn(1, z_dim, generator=torch.Generator().manual_seed(int(seed)))
 
 
-def directions(trainer: Trainer) -> torch.Tensor:
-    return trainer.directions()
+def directions(runner: Runner) -> torch.Tensor:
+    return runner.directions()
 
 
-def z_at(trainer: Trainer, seed: int, alphas: np.ndarray) -> torch.Tensor:
+def z_at(runner: Runner, seed: int, alphas: np.ndarray) -> torch.Tensor:
     """z = z(seed) + sum_i alpha_i d_i (directions are unit vectors: alpha is in standard deviations)."""
-    d = directions(trainer)
+    d = directions(runner)
     a = torch.as_tensor(np.asarray(alphas, dtype=np.float32)[: d.shape[0]])
     return seed_z(d.shape[1], seed) + (a @ d[: len(a)]).unsqueeze(0)
 
 
-def q_values(trainer: Trainer, z: torch.Tensor, t: int, goal: int | None) -> np.ndarray:
+def q_values(runner: Runner, z: torch.Tensor, t: int, goal: int | None) -> np.ndarray:
     """Q(s, a) for every action at state (z, t, goal), observed as the agent observes it."""
-    return trainer.q_values(z, t, goal).numpy()
+    return runner.q_values(z, t, goal).numpy()
 
 
-def potential(trainer: Trainer, z: torch.Tensor, goal: int | None) -> np.ndarray:
+def potential(runner: Runner, z: torch.Tensor, goal: int | None) -> np.ndarray:
     """Φ for each row of z (the trainer batches it, so a big latent map stays bounded in memory)."""
-    return trainer.score(z, goal).numpy()
+    return runner.score(z, goal).numpy()
 
 
-def image(trainer: Trainer, z: torch.Tensor) -> np.ndarray:
-    return trainer.generate(z).numpy()
+def image(runner: Runner, z: torch.Tensor) -> np.ndarray:
+    return runner.generate(z).numpy()
 
 
-def greedy_move(trainer: Trainer, alphas: np.ndarray, seed: int, t: int, goal: int | None
+def greedy_move(runner: Runner, alphas: np.ndarray, seed: int, t: int, goal: int | None
                 ) -> tuple[int, str, np.ndarray, np.ndarray]:
     """The agent's greedy action at z(seed, alphas): (action, label, Q-values, new alphas)."""
-    q = q_values(trainer, z_at(trainer, seed, alphas), t, goal)[0]
+    q = q_values(runner, z_at(runner, seed, alphas), t, goal)[0]
     a = int(np.argmax(q))
-    k = directions(trainer).shape[0]
+    k = directions(runner).shape[0]
     labels = action_labels(k)
-    return a, labels[a], q, move(alphas, a, trainer.cfg.delta)
+    return a, labels[a], q, move(alphas, a, runner.cfg.delta)
 
 
 def move(alphas: np.ndarray, a: int, delta: float) -> np.ndarray:
@@ -116,57 +115,57 @@ def walk_z(z0: torch.Tensor, actions: Sequence[int], dirs: torch.Tensor, delta: 
     return torch.cat([z0, z0 + steps.cumsum(0)])
 
 
-def reward_classifier(trainer: Trainer) -> torch.nn.Module | None:
+def reward_classifier(runner: Runner) -> torch.nn.Module | None:
     """The classifier behind the goal reward: the trainer's own (β > 0), else loaded once per device; None (logged
     once) if its file is missing, and the UI then shows no digit guesses."""
-    own = getattr(trainer, "reward_classifier", None)
+    own = getattr(runner, "reward_classifier", None)
     if own is not None:
         return own
-    key = str(trainer.device)
+    key = str(runner.device)
     with _classifiers_lock:
         if key not in _classifiers:
             from ..metrics import load_classifier
             try:
-                _classifiers[key] = load_classifier("reward", trainer.device)
+                _classifiers[key] = load_classifier("reward", runner.device)
             except (FileNotFoundError, ValueError, OSError, RuntimeError) as exc:
                 log.warning("no digit guesses in the explorer: %s", exc)
                 _classifiers[key] = None
         return _classifiers[key]
 
 
-def guess_digits(trainer: Trainer, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def guess_digits(runner: Runner, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """The reward classifier's digit and its probability for each uint8 (N, 28, 28) frame; None without one."""
-    clf = reward_classifier(trainer)
+    clf = reward_classifier(runner)
     if clf is None or len(frames) == 0:
         return None
     from ..metrics import batched
 
-    logits = batched(clf, "forward", torch.as_tensor(np.asarray(frames, dtype=np.uint8)), trainer.device)
+    logits = batched(clf, "forward", torch.as_tensor(np.asarray(frames, dtype=np.uint8)), runner.device)
     p = torch.softmax(logits.float(), dim=1)
     conf, digit = p.max(dim=1)
     return digit.numpy(), conf.numpy()
 
 
-def rollout(trainer: Trainer, alphas: np.ndarray, seed: int, goal: int | None, t0: int = 0
+def rollout(runner: Runner, alphas: np.ndarray, seed: int, goal: int | None, t0: int = 0
             ) -> Iterator[tuple[int, str, np.ndarray, np.ndarray]]:
     """Greedy moves until the agent stops or the horizon ends (one item per step, for animation)."""
     t = t0
-    while t < trainer.cfg.horizon:
-        a, label, q, alphas = greedy_move(trainer, alphas, seed, t, goal)
+    while t < runner.cfg.horizon:
+        a, label, q, alphas = greedy_move(runner, alphas, seed, t, goal)
         t += 1
         yield a, label, q, alphas
         if a == 0:
             return
 
 
-def plane(trainer: Trainer, seed: int, alphas: np.ndarray, i: int, j: int, span: float, res: int
+def plane(runner: Runner, seed: int, alphas: np.ndarray, i: int, j: int, span: float, res: int
           ) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
     """Axes (absolute alpha_i, alpha_j values centred on the current ones) and the (res*res, z_dim) latents, row-major
     with v (alpha_j) along rows."""
-    d = directions(trainer)
+    d = directions(runner)
     u = alphas[i] + np.linspace(-span, span, res)
     v = alphas[j] + np.linspace(-span, span, res)
-    z = z_at(trainer, seed, alphas)
+    z = z_at(runner, seed, alphas)
     du = torch.as_tensor(u - alphas[i], dtype=torch.float32)
     dv = torch.as_tensor(v - alphas[j], dtype=torch.float32)
     grid = z + dv.view(-1, 1, 1) * d[j] + du.view(1, -1, 1) * d[i]  # (res_v, res_u, z_dim)
@@ -185,19 +184,19 @@ def slerp(a: torch.Tensor, b: torch.Tensor, n: int) -> torch.Tensor:
     return torch.stack([(torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / so for t in ts])
 
 
-def project(trainer: Trainer, target_uint8: np.ndarray, steps: int = 150, restarts: int = 64, lr: float = 0.05,
+def project(runner: Runner, target_uint8: np.ndarray, steps: int = 150, restarts: int = 64, lr: float = 0.05,
             prior: float = 1e-3) -> Iterator[tuple[int, float, torch.Tensor]]:
     """Find z with G(z) close to a 28x28 drawing: best of `restarts` random z, then Adam on z.
 
     Yields (step, loss, z) every 10 steps and at the end, so the UI can show progress."""
-    g = copy.deepcopy(trainer.G_ema).eval()  # a private copy: training updates G_ema in place
+    g = runner.generator_copy()  # a private copy: training updates G_ema in place
     for p in g.parameters():
         p.requires_grad_(False)
-    x = to_float(torch.as_tensor(target_uint8, dtype=torch.uint8).unsqueeze(0)).to(trainer.device)
-    z_dim = trainer.cfg.z_dim
+    x = to_float(torch.as_tensor(target_uint8, dtype=torch.uint8).unsqueeze(0)).to(runner.device)
+    z_dim = runner.cfg.z_dim
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        cand = torch.randn(restarts, z_dim, generator=gen).to(trainer.device)
+        cand = torch.randn(restarts, z_dim, generator=gen).to(runner.device)
         err = (g(cand) - x).pow(2).flatten(1).mean(1)
         z = cand[err.argmin()].unsqueeze(0).clone()
     z.requires_grad_(True)

@@ -246,7 +246,7 @@ def wire(ctx: Any, panel: dict, train: Any, explore: dict, draw: dict, tabs: Any
         start = LESSONS[name]
         reg.unwatch(sid)
         run = reg.own(sid, lambda: ctx.lesson_run(start, overrides), replace=True)
-        cfg = run.trainer.cfg
+        cfg = run.runner.cfg
         start_cfg = ctx.lesson_config(start)  # the recipe is the lesson's own start: the URL's changes are edits
         rec = knobs.recipe_for(start_cfg, start_cfg, start.get("preset"), name)
         reg.session(sid).notice = f"lesson {name.split('.')[0]} ready: {start['summary']}; " + (

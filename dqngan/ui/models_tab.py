@@ -16,7 +16,6 @@ from typing import Any
 
 import gradio as gr
 
-from ..checkpoint import save_checkpoint
 from .context import AppContext, safe_name
 from .feedback import UserError, guard
 
@@ -89,8 +88,8 @@ def build(ctx: AppContext, status: Any) -> dict:
         existing = [p for p in root.iterdir() if (p / "manifest.json").is_file()]
         if len(existing) >= MAX_SAVED and not (root / n).exists():
             raise UserError(f"the save folder already holds {MAX_SAVED} checkpoints; overwrite one (reuse its name)")
-        path = save_checkpoint(run.trainer, root / n)
-        return f"saved step {run.trainer.step_count} to `{ctx.rel(path)}`", gr.update(
+        path = run.runner.save(root / n)
+        return f"saved step {run.runner.step_count} to `{ctx.rel(path)}`", gr.update(
             choices=ctx.local_checkpoints(), value=ctx.rel(path))
 
     save.click(do_save, [name], [msg, listing], api_name="save_checkpoint")
@@ -100,7 +99,7 @@ def build(ctx: AppContext, status: Any) -> dict:
         reg.unwatch(sid)
         run = reg.own(sid, lambda: ctx.from_checkpoint(path, label=label, with_data=True), replace=True)
         reg.session(sid).notice = f"loaded {label}: press Train to continue it"
-        return f"loaded {label} at step {run.trainer.step_count}; it is now your run (Train tab)"
+        return f"loaded {label} at step {run.runner.step_count}; it is now your run (Train tab)"
 
     @guard(2, on_error=lambda m: (f"⚠️ {m}", gr.skip()))
     def do_load(shown: str, request: gr.Request) -> tuple:
@@ -130,14 +129,14 @@ def build(ctx: AppContext, status: Any) -> dict:
         t = _token(tok)
         tmp = Path(tempfile.mkdtemp(prefix="dqngan-push-"))
         try:
-            ck = save_checkpoint(run.trainer, tmp / "checkpoint")
+            ck = run.runner.save(tmp / "checkpoint")
             url = hub.push_checkpoint(ck, (repo_id or "").strip(), token=t, private=bool(priv),
                                       revision=(rev or "").strip() or None)
         except hub.HubError as e:
             raise UserError(str(e)) from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        return f"⬆ pushed step {run.trainer.step_count}: {url}"
+        return f"⬆ pushed step {run.runner.step_count}: {url}"
 
     push.click(do_push, [repo, revision, private, token], [msg], api_name="hub_push")
 

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from ..config import Config
-from ..trainer import Trainer
+from ..runner import Runner
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
@@ -46,7 +46,7 @@ def default_max_running() -> int:
 class Run:
     """A trainer held by the app, plus the latest copy of its snapshot and a small render cache."""
 
-    trainer: Trainer
+    runner: Runner
     label: str  # where it came from, e.g. "checkpoint checkpoints/mnist" or "fresh model (tiny preset)"
     owner: str | None = None  # session hash; None for the shared base run
     source: str | None = None  # checkpoint directory it was loaded from, if any
@@ -56,13 +56,13 @@ class Run:
     _memo: dict = field(default_factory=dict)
 
     def refresh(self) -> dict:
-        self.snap = self.trainer.snapshot()
+        self.snap = self.runner.snapshot()
         self.dirty = False
         return self.snap
 
     @property
     def running(self) -> bool:
-        return self.trainer.status == "running"
+        return self.runner.status == "running"
 
     def memo(self, key: tuple, make: Callable[[], Any], keep: int = 64) -> Any:
         """Cache derived views (figures, grid images) per data version; shared by everyone watching this run."""
@@ -137,7 +137,7 @@ class Registry:
             runs = [s.run for s in self._sessions.values() if s.run is not None]
             self._sessions.clear()
         for r in runs:
-            r.trainer.stop(timeout=10)
+            r.runner.stop(timeout=10)
 
     # ------------------------------------------------------------------------------------------------ sessions
     def session(self, sid: str) -> Session:
@@ -167,7 +167,7 @@ class Registry:
             s = self._sessions.get(sid)
             if s is not None and s.run is run:
                 s.run = None
-        threading.Thread(target=run.trainer.stop, kwargs={"timeout": 30}, daemon=True).start()
+        threading.Thread(target=run.runner.stop, kwargs={"timeout": 30}, daemon=True).start()
 
     def _owned(self, run: Run) -> bool:
         return any(s.run is run for s in self._sessions.values())
@@ -186,7 +186,7 @@ class Registry:
         if s is not None and s.run is not None:
             log.info("session %s %s: stopping run %d", sid[:8], reason, s.run.uid)
             run = s.run
-            threading.Thread(target=run.trainer.stop, kwargs={"timeout": 30}, daemon=True).start()
+            threading.Thread(target=run.runner.stop, kwargs={"timeout": 30}, daemon=True).start()
 
     # ------------------------------------------------------------------------------------------------ commands
     def own(self, sid: str, make: Callable[[], Run], *, replace: bool = False) -> Run:
@@ -205,7 +205,7 @@ class Registry:
                 raise Busy("this session has ended (its tab was closed); reload the page")  # bring it back
             old, s.run = s.run, run
         if old is not None:
-            threading.Thread(target=old.trainer.stop, kwargs={"timeout": 30}, daemon=True).start()
+            threading.Thread(target=old.runner.stop, kwargs={"timeout": 30}, daemon=True).start()
         return run
 
     def _make_room(self, sid: str) -> None:
@@ -219,7 +219,7 @@ class Registry:
         log.info("evicting the idle run of session %s to make room", k[:8])
         run, s.run = s.run, None
         s.notice = "your paused run was released to make room for another visitor (Reset to start again)"
-        threading.Thread(target=run.trainer.stop, kwargs={"timeout": 30}, daemon=True).start()
+        threading.Thread(target=run.runner.stop, kwargs={"timeout": 30}, daemon=True).start()
 
     def check_slot(self, run: Run) -> None:
         """Raise Busy if starting `run` would exceed the cap on concurrent training."""
@@ -238,9 +238,9 @@ class Registry:
                            "room, or the session ended); press Train again")
             self.check_slot(run)
             if steps is None:
-                run.trainer.start()
+                run.runner.start()
             else:
-                run.trainer.step(steps, part)
+                run.runner.step(steps, part)
             run.dirty = True
 
     def watch(self, sid: str) -> Run | None:
@@ -258,7 +258,7 @@ class Registry:
             for run in self.runs():
                 try:
                     snap = run.snap
-                    if run.dirty or run.running or run.trainer.status != snap.get("status"):
+                    if run.dirty or run.running or run.runner.status != snap.get("status"):
                         run.refresh()
                 except Exception:  # a broken run must not stop the refresher for everyone else
                     log.exception("refreshing run %d failed", run.uid)

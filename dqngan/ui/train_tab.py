@@ -234,7 +234,7 @@ def _png(run: Run, tag: str, make: Any) -> str:
 
 
 def _drawn_grid(run: Run) -> np.ndarray:
-    t = run.trainer
+    t = run.runner
     z = t.fixed_z  # the run's own fixed noise (restored from its checkpoint): the grids recorded later use it too
     raw = t.generate(z).numpy()
     refined = t.generate(z, refine=True).numpy() if run.snap.get("agent_steps") else raw
@@ -424,18 +424,18 @@ def build(ctx: AppContext) -> TrainTab:
         sess = reg.session(sid)
         if sess.run is None:
             base = reg.base
-            if base.source is not None and config_core(cfg) == config_core(base.trainer.cfg):
+            if base.source is not None and config_core(cfg) == config_core(base.runner.cfg):
                 run = reg.own(sid, ctx.clone_base)
                 notes.append(f"started your own copy: {run.label}")
             else:
                 run = reg.own(sid, lambda: ctx.fresh(cfg))
                 notes.append("started a fresh model with your settings")
         run = reg.session(sid).run
-        live = {k: getattr(cfg, k) for k in LIVE_KEYS if getattr(cfg, k) != getattr(run.trainer.cfg, k)}
+        live = {k: getattr(cfg, k) for k in LIVE_KEYS if getattr(cfg, k) != getattr(run.runner.cfg, k)}
         if live:
-            run.trainer.set(**live)
+            run.runner.set(**live)
             run.dirty = True
-        changed = knobs.diff_frozen(run.trainer.cfg.to_dict(), cfg)
+        changed = knobs.diff_frozen(run.runner.cfg.to_dict(), cfg)
         if changed:
             notes.append(f"{', '.join(changed)} changed: press Reset to start a run with the new value(s); "
                          f"this run keeps its own")
@@ -511,8 +511,8 @@ def build(ctx: AppContext) -> TrainTab:
                             "go back to your own")
         if sess.run is None:
             raise UserError("nothing of yours is training (you are looking at the shared model); press Train")
-        sess.run.trainer.pause()
-        sess.run.trainer.wait(timeout=5)  # a step in flight finishes first; then the status is final
+        sess.run.runner.pause()
+        sess.run.runner.wait(timeout=5)  # a step in flight finishes first; then the status is final
         return ["paused"]
 
     def do_watch(sid: str) -> list[str]:
@@ -536,7 +536,7 @@ def build(ctx: AppContext) -> TrainTab:
         try:
             notes = start(sid, cfg_from(base, vals), 1)
             run = reg.session(sid).run
-            run.trainer.wait(timeout=30)
+            run.runner.wait(timeout=30)
             snap = run.refresh()
             return finish(sid, [*notes[:-1], "slow motion: one joint step, narrated below"]), diagram_html(snap)
         except Exception as exc:  # noqa: BLE001 - a readable message, nothing else changes
@@ -555,8 +555,8 @@ def build(ctx: AppContext) -> TrainTab:
         sess = reg.session(sid)
         sess.step_delay, sess.chart_seconds, says = SPEEDS[name]
         delay = sess.step_delay
-        if sess.run is not None and sess.run.trainer.cfg.step_delay != delay:
-            sess.run.trainer.set(step_delay=delay)
+        if sess.run is not None and sess.run.runner.cfg.step_delay != delay:
+            sess.run.runner.set(step_delay=delay)
         return finish(sid, [says])
 
     speed.input(guard(1)(set_speed), [speed], [status], api_name="speed", **kw)
@@ -599,7 +599,7 @@ def build(ctx: AppContext) -> TrainTab:
                 what = f"reset: a fresh, untrained model from preset {rec.get('preset') or 'custom'}"
             if changes:
                 what += " with " + ", ".join(f"{k}={v}" for k, v in changes.items())
-            cfg = run.trainer.cfg
+            cfg = run.runner.cfg
             new_rec = dict(rec, origin=dict(zip(knobs.KEYS, knobs.values_of(Config.from_dict(rec["config"])))))
             return (finish(sid, [what + " (press Train)"]), hide, *fill(cfg, new_rec))
         except Exception as exc:  # noqa: BLE001 - a readable message; the old run and the knobs stay
@@ -616,11 +616,11 @@ def build(ctx: AppContext) -> TrainTab:
         sess = reg.session(request.session_hash or "anon")
         if sess.run is None:
             return gr.skip()  # no run of this session yet: the values are used when it starts
-        cur = sess.run.trainer.cfg
+        cur = sess.run.runner.cfg
         values = knobs.live_values(dict(zip(live_keys, vals)), cur.to_dict())
         changed = {k: v for k, v in values.items() if getattr(cur, k) != v}
         if changed:
-            sess.run.trainer.set(**changed)  # validated by the engine; ConfigError -> warning, run untouched
+            sess.run.runner.set(**changed)  # validated by the engine; ConfigError -> warning, run untouched
             sess.run.dirty = True
             sess.notice = "live: " + ", ".join(f"{k}={v}" for k, v in changed.items())
         return gr.skip()
