@@ -169,8 +169,8 @@ def test_step_modes_through_the_runner(make_runner):
 def test_no_engine_module_imports_the_ui():
     """The engine never imports Gradio or dqngan.ui: the UI sends commands to a Runner and reads snapshots."""
     engine = ["agent", "argtypes", "benchmark", "classifiers", "checkpoint", "cli", "config", "data", "device",
-              "directions", "env", "evaluate", "evaluate_cli", "history", "hub", "hub_cli", "lab", "losses", "metrics", "modelcard",
-              "models", "plots", "readbacks", "replay", "runner", "trainer"]
+              "directions", "env", "evaluate", "evaluate_cli", "history", "hub", "hub_cli", "lab", "losses", "metrics",
+              "modelcard", "models", "plots", "readbacks", "replay", "runner", "trainer"]
     code = ("import sys\n" + "".join(f"import dqngan.{m}\n" for m in engine) +
             "bad = [m for m in sys.modules if m == 'gradio' or m.startswith(('gradio.', 'dqngan.ui'))]\n"
             "print(bad)\nsys.exit(1 if bad else 0)\n")
