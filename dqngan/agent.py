@@ -36,7 +36,7 @@ class DQNAgent:
 
     # act
     @torch.no_grad()
-    def act(self, obs: torch.Tensor, eps: float, gen: torch.Generator) -> torch.Tensor:
+    def act(self, obs: torch.Tensor, eps: float | torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         greedy = self.q(obs).argmax(1)
         n = obs.shape[0]
         explore = torch.rand(n, generator=gen, device=obs.device) < eps
@@ -77,7 +77,15 @@ class DQNAgent:
         self._polyak(self.tau)
 
     def set_lr(self, lr: float) -> None:
-        for group in self.opt.param_groups:
+        set_lr(self.opt, lr)
+
+
+def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    """A new learning rate, in place when it is a device tensor (a captured CUDA graph reads that memory)."""
+    for group in opt.param_groups:
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr)
+        else:
             group["lr"] = lr
 
 
@@ -86,8 +94,8 @@ def fast_adam(device: torch.device) -> dict[str, bool]:
     return {"fused": True} if torch.device(device).type == "cuda" else {}
 
 
-def dqn_step(agent: DQNAgent, env: LatentEnv, replay: ReplayBuffer, cfg: Any, eps: float, gen: torch.Generator
-             ) -> dict[str, torch.Tensor]:
+def dqn_step(agent: DQNAgent, env: LatentEnv, replay: ReplayBuffer, cfg: Any, eps: float | torch.Tensor,
+             gen: torch.Generator) -> dict[str, torch.Tensor]:
     """One agent step: every episode acts once, the transitions are stored, then `dqn_updates` DQN updates.
     Returns device scalars: "episode_return" (sum, count) of the episodes that ended and the mean "td_loss"."""
     # act

@@ -47,21 +47,26 @@ def run_benchmark(preset: str = "cpu", seconds: float = 8.0, rounds: int = 3, de
     quiet = {"fid_every": 0, "grid_every": 10**6}
     cfg = make_config(preset, quiet)
     data = load_dataset(cfg.dataset)
-    gan = Trainer(cfg.replace(agent_every=0), device=dev, data=data)
-    joint = Trainer(cfg, device=dev, data=data)
-    # Warm up: the joint run must be past learning_starts, or its DQN updates would not be measured.
-    gan.run(steps=20)
+    variants = {"gan": Trainer(cfg.replace(agent_every=0), device=dev, data=data),
+                "joint": Trainer(cfg, device=dev, data=data)}
+    if dev.type == "cuda":  # graphed (the default on CUDA) vs eager, side by side
+        variants["joint_eager"] = Trainer(cfg.replace(cuda_graphs=False), device=dev, data=data)
+    # Warm up (graph captures included): a joint run must be past learning_starts, or its DQN updates would not
+    # be measured.
     need = max(cfg.learning_starts, cfg.q_batch)
-    while len(joint.replay) < need or joint.step_count < 20:
-        joint.run(steps=10)
-    totals = {"gan": [0, 0.0], "joint": [0, 0.0]}
+    for tr in variants.values():
+        while len(tr.replay) < need and tr.cfg.agent_every or tr.step_count < 40:
+            tr.run(steps=10)
+    totals = {name: [0, 0.0] for name in variants}
     for _ in range(rounds):
-        for name, tr in (("gan", gan), ("joint", joint)):
+        for name, tr in variants.items():
             n, dt = _timed(tr, seconds)
             totals[name][0] += n
             totals[name][1] += dt
-    gan_rate = totals["gan"][0] / totals["gan"][1]
-    joint_rate = totals["joint"][0] / totals["joint"][1]
+    rates = {name: n / dt for name, (n, dt) in totals.items()}
+    gan_rate, joint_rate = rates["gan"], rates["joint"]
+    joint = variants["joint"]
+    graphs = joint.graphs
 
     env, agent = joint.env, joint.agent
     _sync(dev)
@@ -82,7 +87,10 @@ def run_benchmark(preset: str = "cpu", seconds: float = 8.0, rounds: int = 3, de
         "joint_over_gan": round(joint_rate / gan_rate, 3), "agent_every": cfg.agent_every,
         "env_transitions_per_s": round(env_rate, 1), "n_envs": env.n,
         "readbacks_per_step": round(per_step, 3), "readback_kinds": kinds,
-        "cuda_graphs": "not implemented yet: eager only",
+        "cuda_graphs": None if graphs is None else {
+            "failed": graphs.failed, "replays": graphs.replays, "captured": len(graphs.graphs),
+            "eager_joint_steps_per_s": round(rates["joint_eager"], 2),
+            "graphed_over_eager": round(joint_rate / rates["joint_eager"], 3)},
     }
 
 
@@ -93,6 +101,10 @@ def format_report(r: dict[str, Any]) -> str:
             f"  GAN-only       {r['gan_steps_per_s']:8.2f} steps/s\n"
             f"  joint GAN+DQN  {r['joint_steps_per_s']:8.2f} steps/s   ratio {r['joint_over_gan']:.3f} "
             f"({verdict} the 0.9 target; agent step every {r['agent_every']} GAN steps)\n"
+            + (f"  joint, eager   {r['cuda_graphs']['eager_joint_steps_per_s']:8.2f} steps/s   graphed/eager "
+               f"{r['cuda_graphs']['graphed_over_eager']:.3f} (target 5; capture: "
+               f"{r['cuda_graphs']['failed'] or 'ok'}, {r['cuda_graphs']['replays']} replays)\n"
+               if r.get("cuda_graphs") else "") +
             f"  env            {r['env_transitions_per_s']:8.1f} transitions/s ({r['n_envs']} envs per step)\n"
             f"  host read-backs {r['readbacks_per_step']:7.3f} per step over 300 steps with the preset's logging "
             f"({', '.join(f'{k} {v}' for k, v in sorted(r['readback_kinds'].items())) or 'none'})")

@@ -135,20 +135,21 @@ def cmd_train(a: argparse.Namespace) -> int:
         trainer = Trainer(cfg, device=device, data=load_dataset(cfg.dataset))
 
     start_step, t0 = trainer.step_count, time.monotonic()
-    last_save = [time.monotonic()]
+    last_save, shown = [time.monotonic()], [-1]
     total = a.steps if a.steps else (int(a.seconds) if a.seconds else None)
     bar = tqdm(total=total, unit="step" if a.steps else "s", disable=a.no_progress, dynamic_ncols=True,
                desc="train", file=sys.stderr)
 
     def on_step(tr: Any) -> None:
-        if a.steps:
-            bar.update(1)
+        if a.steps:  # a graphed macro-step makes several steps at once
+            bar.update(tr.step_count - start_step - bar.n)
         else:  # redraw once a second, not every step (terminal I/O would cost more than a small step)
             n = min(total or 0, int(time.monotonic() - t0)) if total else tr.step_count - start_step
             if n != bar.n:
                 bar.n = n
                 bar.refresh()
-        if tr.step_count % 10 == 0:
+        if tr.record_version != shown[0]:
+            shown[0] = tr.record_version
             h = tr.history
             bar.set_postfix(step=tr.step_count, d=_fmt(h.last("d_loss")), g=_fmt(h.last("g_loss")),
                             td=_fmt(h.last("td_loss")), fid=_fmt(h.last("fid")), refresh=False)

@@ -86,6 +86,8 @@ class Config:
     fid_n: int = _f(1000, "samples used for FID during training", 10, 100_000)
     history_len: int = _f(2000, "max points per history series (older points are thinned)", 10, 10**6)
     amp: bool = _f(True, "bfloat16 autocast on CUDA (ignored elsewhere)")
+    cuda_graphs: bool = _f(True, "on CUDA, replay each macro-step (agent_every GAN steps + one agent step) as one "
+                           "captured CUDA graph (false = eager; ignored elsewhere)")
 
     # ---------------------------------------------------------------------------------------------------
     def validate(self) -> Config:

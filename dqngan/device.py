@@ -30,5 +30,6 @@ def pick_device(name: str = "auto") -> torch.device:
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
     """bfloat16 autocast on CUDA (no loss scaling needed); a no-op elsewhere, where it rarely helps small convs."""
     if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+        # no weight-cast cache: a captured CUDA graph must not keep casts made outside it (and vice versa)
+        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
     return contextlib.nullcontext()

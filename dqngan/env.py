@@ -49,17 +49,18 @@ def step_reward(phi: torch.Tensor, phi_next: torch.Tensor, actions: torch.Tensor
     return torch.where(actions == 0, torch.zeros_like(phi_next), phi_next - phi)
 
 
-def potential(g: nn.Module, d_bar: nn.Module, z: torch.Tensor, goal: torch.Tensor, lam: float, beta: float = 0.0,
-              classifier: nn.Module | None = None, amp: bool = False
+def potential(g: nn.Module, d_bar: nn.Module, z: torch.Tensor, goal: torch.Tensor, lam: float | torch.Tensor,
+              beta: float | torch.Tensor = 0.0, classifier: nn.Module | None = None, amp: bool = False
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(Phi, D_bar logit, images G(z), D_bar's penultimate features) for one batch: one G and one D_bar forward.
-    Differentiable in z when z requires grad and grad mode is on."""
+    The goal term is added when a classifier is given. Differentiable in z when z requires grad and grad mode is
+    on."""
     with autocast(z.device, amp):
         x = g(z)
         h = d_bar.features(x)
         logit = d_bar.head(h).view(-1).float()
         phi = logit - lam * 0.5 * z.pow(2).sum(1)
-        if beta > 0 and classifier is not None:
+        if classifier is not None:
             # computed for every row and masked (no `any()` check: that would read a value back every call)
             logp = F.log_softmax(classifier(x.float()), dim=1).gather(1, goal.clamp_min(0).view(-1, 1)).squeeze(1)
             phi = phi + beta * torch.where(goal >= 0, logp, torch.zeros_like(logp))
@@ -141,13 +142,23 @@ class Potential:
     features: str = ""
     directions: torch.Tensor | None = None  # needed for "grad"; the env's tensor, updated in place
     delta: float = 1.0
+    weights: torch.Tensor | None = None  # (lam, beta) on the device, for a graphed step (see graphs.py)
+
+    def set_weights(self, lam: float, beta: float) -> None:
+        """New reward weights; in place on the device when a captured graph reads them from there."""
+        self.lam, self.beta = lam, beta
+        if self.weights is not None:
+            self.weights[0].fill_(lam)
+            self.weights[1].fill_(beta)
 
     def evaluate(self, z: torch.Tensor, goal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(Phi, features or None) from one G and one D_bar forward (plus one backward for "grad")."""
         grad = self.features == "grad"
         z = z.detach().requires_grad_(grad)
+        lam, beta = (self.lam, self.beta) if self.weights is None else (self.weights[0], self.weights[1])
+        clf = self.classifier if self.beta > 0 else None  # the goal term is on or off: a plain flag, no read-back
         with torch.set_grad_enabled(grad):
-            phi, logit, _, h = potential(self.g, self.d_bar, z, goal, self.lam, self.beta, self.classifier, self.amp)
+            phi, logit, _, h = potential(self.g, self.d_bar, z, goal, lam, beta, clf, self.amp)
             feats = None
             if grad:  # inside the grad-enabled block: callers often run under no_grad
                 (dz,) = torch.autograd.grad(phi.sum(), z)
@@ -225,7 +236,10 @@ class LatentEnv:
         self.ret.zero_()
         phi, feats = self.potential.evaluate(self.z, self.goal)
         self.phi.copy_(phi)
-        self.feats = feats
+        if self.feats is not None and feats is not None and self.feats.shape == feats.shape:
+            self.feats.copy_(feats)
+        else:
+            self.feats = feats
         return self.obs()
 
     def obs(self) -> torch.Tensor:
@@ -252,7 +266,7 @@ class LatentEnv:
         self.goal.copy_(torch.where(done, goal_new, self.goal))
         self.phi.copy_(torch.where(done, phi_new, phi_next))
         if f_all is not None:
-            self.feats = torch.where(d1, f_all[n:], f_all[:n])
+            self.feats.copy_(torch.where(d1, f_all[n:], f_all[:n]))
         self.t.copy_(torch.where(done, torch.zeros_like(t_next), t_next))
         self.ret.copy_(torch.where(done, torch.zeros_like(ret), ret))
         return tr, reward, ended_sum, n_ended

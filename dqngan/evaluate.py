@@ -92,7 +92,8 @@ def context(trainer: Any) -> Ctx:
 def phi(ctx: Ctx, z: torch.Tensor, goal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(Phi, D_bar logit, float images) for one batch: `env.potential`, the one definition of Phi, on ctx's frozen
     networks (full precision); differentiable in z when z requires grad."""
-    p, logit, x, _ = potential(ctx.g_ema, ctx.d_bar, z, goal, ctx.lam, ctx.beta, ctx.reward_clf)
+    p, logit, x, _ = potential(ctx.g_ema, ctx.d_bar, z, goal, ctx.lam, ctx.beta,
+                               ctx.reward_clf if ctx.beta > 0 else None)
     return p, logit, x
 
 

@@ -28,7 +28,11 @@ class ReplayBuffer:
         }
         self.pos_t = torch.zeros((), dtype=torch.long, device=device)  # next write index
         self.size_t = torch.zeros((), dtype=torch.long, device=device)
-        self.size = 0
+        self.added = 0  # transitions ever stored (a plain counter: graph replays advance it)
+
+    @property
+    def size(self) -> int:
+        return min(self.added, self.capacity)
 
     def __len__(self) -> int:
         return self.size
@@ -43,7 +47,7 @@ class ReplayBuffer:
         for name in FIELDS:
             self.data[name].index_copy_(0, idx, getattr(tr, name).to(self.device))
         self.pos_t.copy_((self.pos_t + n) % self.capacity)
-        self.size = min(self.size + n, self.capacity)
+        self.added += n
         self.size_t.clamp_(max=self.capacity - n).add_(n)  # min(size + n, capacity), on the device
 
     def sample(self, batch: int, gen: torch.Generator) -> Transition:
@@ -66,4 +70,4 @@ class ReplayBuffer:
             self.data[k][:size] = sd[f"replay.{k}"].to(self.device)
         self.pos_t.fill_(pos)
         self.size_t.fill_(size)
-        self.size = size
+        self.added = size

@@ -223,9 +223,9 @@ class Runner:
                     while self._waiting and not self._stop:  # let waiting callers in first
                         self._cv.wait(0.5)
                     self._busy = True
-                    last = self._budget == 1  # the end of a Step click: read this step's values back
+                    budget = self._budget
                 try:
-                    ok = self._one_step(last)
+                    ok, n = self._one_step(budget)
                 finally:
                     with self._cv:
                         self._busy = False
@@ -233,7 +233,7 @@ class Runner:
                     if not ok:
                         self._status, self._budget = "paused", None
                     elif self._budget is not None:
-                        self._budget -= 1
+                        self._budget -= n
                         if self._budget <= 0:
                             self._status, self._budget = "paused", None
                     self._version += 1
@@ -248,17 +248,22 @@ class Runner:
                 self._version += 1
                 self._cv.notify_all()
 
-    def _one_step(self, last: bool) -> bool:
+    def _one_step(self, budget: int | None) -> tuple[bool, int]:
+        """The next unit of training (a graphed macro-step on CUDA, else one step); at the end of a Step click's
+        budget, that step's values are read back (the narrated step shows them) and checked."""
         with self._lock:
             t0 = time.perf_counter()
-            ok = self.trainer.train_step(self._part)
-            if ok and last:
+            if self._part == "joint" and self.cfg.step_delay == 0:  # the slow speed shows every single step
+                ok, n = self.trainer.advance(budget)
+            else:
+                ok, n = self.trainer.train_step(self._part), 1
+            if ok and budget is not None and n >= budget:
                 ok = self.trainer.check()
             # the slow speed waits step_delay after each step: steps/s is what the run really makes
-            wall = time.perf_counter() - t0 + self.cfg.step_delay
-            self._rate = 1.0 / wall if self._rate == 0 else 0.95 * self._rate + 0.05 / wall
+            rate = max(n, 1) / (time.perf_counter() - t0 + self.cfg.step_delay)
+            self._rate = rate if self._rate == 0 else 0.95 * self._rate + 0.05 * rate
             self._publish()
-        return ok
+        return ok, n
 
     def _publish(self) -> None:
         """Copy what snapshots show; the history and grids only when the trainer recorded new points."""

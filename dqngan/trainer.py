@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from . import losses
-from .agent import DQNAgent, dqn_step, fast_adam, linear_epsilon
+from .agent import DQNAgent, dqn_step, fast_adam, linear_epsilon, set_lr
 from .config import LIVE_KEYS, Config, ConfigError
 from .data import BatchSampler, ImageData, load_dataset, to_uint8
 from .device import autocast, pick_device
@@ -35,6 +35,7 @@ from .replay import ReplayBuffer
 ENGINE = 2  # bumped when the same seed gives different draws (2: device generator, static-shape env and replay)
 N_FIXED = 64  # fixed noise for sample grids and Q-value probes (an 8x8 grid)
 GOOD_EVERY = 25  # steps between in-memory copies of the last finite state
+GAN_MACRO = 8  # GAN iterations per macro-step while no agent acts
 MAX_GRIDS = 120  # sample-grid timeline length (thinned like the scalar history)
 VIEWS = {"z": "", "features": "image", "score": "score", "grad": "grad"}  # q_state -> Potential.features
 PARTS = ("joint", "d", "g", "agent")  # what one step trains (train_step's step modes)
@@ -85,9 +86,12 @@ class Trainer:
         self.last_stats: dict[str, float] = {}  # the latest step's values, as of the latest read-back
         self.message: str | None = None  # the last non-finite rewind, for the user
         self.notes: list[str] = []  # said once when loading (e.g. an older engine's checkpoint)
-        self._sums: dict[str, torch.Tensor] = {}  # step statistics since the last read-back, summed on the device
+        self._acc: dict[str, torch.Tensor] = {}  # step statistics since the last read-back, summed on the device
         self._counts: dict[str, int] = {}  # steps summed per statistic (known on the host)
-        self._last: dict[str, torch.Tensor] = {}
+        self._lastv: dict[str, torch.Tensor] = {}  # the latest step's value of each statistic, on the device
+        self._last_keys: set[str] = set()  # the statistics the latest step produced
+        self._graphs: Any = None  # graphs.GraphedSteps, built on first use on CUDA
+        self._eps_t: torch.Tensor | None = None  # epsilon on the device, for graph replays
         self._good: dict | None = None
         self._fid: Any = None  # FIDScorer, built on first use
 
@@ -121,15 +125,24 @@ class Trainer:
         if self._good is None:
             self._capture()  # the starting state is the first restore point
         t0 = time.perf_counter()
-        self._last = {}
+        self._last_keys = set()
+        self._iteration(part, self.step_count, self.epsilon())
+        self.step_count += 1
+        self.elapsed += time.perf_counter() - t0
+        return self._after(self.step_count - 1, self.step_count)
+
+    def _iteration(self, part: str, step: int, eps: float | torch.Tensor) -> None:
+        """The device work of one step (`step`: its index, which decides G's and the agent's turns). Python state
+        it changes is only counters (`_host_state`), so a captured CUDA graph can replay it (see graphs.py)."""
+        cfg = self.cfg
         if part == "joint":
             self._d_steps()
-            if cfg.g_every and self.step_count % cfg.g_every == 0:
+            if cfg.g_every and step % cfg.g_every == 0:
                 self._g_step()
             self._ema_g(1.0 - cfg.ema_decay)
             self._polyak_d(cfg.dbar_tau)
-            if self._agent_active() and self.step_count % cfg.agent_every == 0:
-                self._agent_step()
+            if self._agent_active(step) and step % cfg.agent_every == 0:
+                self._agent_step(eps)
         elif part == "d":
             self._d_steps()
             self._polyak_d(cfg.dbar_tau)
@@ -137,15 +150,59 @@ class Trainer:
             self._g_step()
             self._ema_g(1.0 - cfg.ema_decay)
         else:
-            self._agent_step()
-        self.step_count += 1
-        self.elapsed += time.perf_counter() - t0
-        if self.step_count % cfg.dirs_every == 0 and cfg.directions in ("sefa", "pca"):
-            self.env.set_directions(compute_directions(cfg.directions, self.G_ema, cfg.n_dirs, self.gen))
-        return self._record()
+            self._agent_step(eps)
 
-    def _agent_active(self) -> bool:
-        return self.cfg.agent_every > 0 and self.step_count >= self.cfg.agent_start
+    # ------------------------------------------------------------------------------------------------ macro-steps
+    def macro_length(self) -> int:
+        """Steps in one macro-step: an agent step and the GAN iterations up to the next (8 GAN steps without one)."""
+        return self.cfg.agent_every if self._agent_active(self.step_count) else GAN_MACRO
+
+    def macro_body(self, eps: float | torch.Tensor) -> None:
+        """The device work of one macro-step from the current step: what graphs.GraphedSteps captures."""
+        for i in range(self.macro_length()):
+            self._iteration("joint", self.step_count + i, eps)
+
+    def macro_step(self) -> bool:
+        """One macro-step, eagerly; the same updates, in the same order, as `macro_length()` calls of train_step.
+        Logging, grids, FID and direction recomputes run after it, for any interval boundary it crossed."""
+        if self._good is None:
+            self._capture()
+        t0, start, m = time.perf_counter(), self.step_count, self.macro_length()
+        self._last_keys = set()
+        self.macro_body(self.epsilon())
+        self.step_count += m
+        self.elapsed += time.perf_counter() - t0
+        return self._after(start, self.step_count)
+
+    def advance(self, max_steps: int | None = None) -> tuple[bool, int]:
+        """Train the next unit: one graphed macro-step on CUDA when one fits (see graphs.py), else one eager step.
+        Returns (no rewind happened, steps made)."""
+        start = self.step_count
+        g = self.graphs
+        ok = g.run() if g is not None and g.ready(max_steps) else self.train_step()
+        return ok, max(0, self.step_count - start)
+
+    @property
+    def graphs(self) -> Any:
+        """The CUDA-graph runner (None off CUDA or with cuda_graphs=false)."""
+        if self._graphs is None and self.device.type == "cuda" and self.cfg.cuda_graphs:
+            from .graphs import GraphedSteps
+            self._graphs = GraphedSteps(self)
+        return self._graphs
+
+    def _host_state(self) -> dict[str, Any]:
+        """The Python counters the step's device work advances (replays of a captured graph advance them by the
+        difference one capture made)."""
+        return {"agent_steps": self.agent_steps, "replay_added": self.replay.added, "counts": dict(self._counts),
+                "last_keys": set(self._last_keys)}
+
+    def _set_host_state(self, st: dict[str, Any]) -> None:
+        self.agent_steps, self.replay.added = st["agent_steps"], st["replay_added"]
+        self._counts, self._last_keys = dict(st["counts"]), set(st["last_keys"])
+
+    def _agent_active(self, step: int | None = None) -> bool:
+        step = self.step_count if step is None else step
+        return self.cfg.agent_every > 0 and step >= self.cfg.agent_start
 
     def _d_steps(self) -> None:
         """n_critic D updates on real digits vs G's fakes (a refined_frac of them agent-refined)."""
@@ -192,8 +249,8 @@ class Trainer:
         self.opt_g.step()
         self._add("g_loss", loss_g.detach())
 
-    def _agent_step(self) -> None:
-        stats = dqn_step(self.agent, self.env, self.replay, self.cfg, self.epsilon(), self.gen)
+    def _agent_step(self, eps: float | torch.Tensor) -> None:
+        stats = dqn_step(self.agent, self.env, self.replay, self.cfg, eps, self.gen)
         self.agent_steps += 1
         ended_sum, n_ended = stats["episode_return"]
         self._add("episode_return", ended_sum, count=n_ended)
@@ -210,18 +267,24 @@ class Trainer:
     # ------------------------------------------------------------------------------------------------ statistics
     def _add(self, key: str, value: torch.Tensor, count: torch.Tensor | None = None) -> None:
         """Sum a step statistic on the device (`count`: how many items `value` sums, itself a device tensor, e.g.
-        the episodes that ended); read back at the next check."""
+        the episodes that ended); read back at the next check. The sums are updated in place (a graph replay adds
+        into the same memory)."""
         items = {key: value} if count is None else {key: value, key + "#n": count.float()}
         for k, v in items.items():
-            self._sums[k] = self._sums[k] + v if k in self._sums else v
-            self._last[k] = v
+            if k not in self._acc:
+                self._acc[k] = torch.zeros((), device=self.device)
+                self._lastv[k] = torch.zeros((), device=self.device)
+            self._acc[k].add_(v)
+            self._lastv[k].copy_(v)
+            self._last_keys.add(k)
         if count is None:
             self._counts[key] = self._counts.get(key, 0) + 1
 
-    def _read(self, with_probe: bool) -> tuple[dict[str, float], dict[str, float], list[float] | None, bool]:
+    def _read(self, with_probe: bool, reset: bool = True
+              ) -> tuple[dict[str, float], dict[str, float], list[float] | None, bool]:
         """One host read-back: (means since the last read, this step's values, Q probe, everything finite)."""
-        keys, last_keys = sorted(self._sums), sorted(self._last)
-        parts = [self._sums[k].float().view(1) for k in keys] + [self._last[k].float().view(1) for k in last_keys]
+        keys, last_keys = sorted(self._acc), sorted(self._last_keys)
+        parts = [self._acc[k].view(1) for k in keys] + [self._lastv[k].view(1) for k in last_keys]
         params = [p for m in self.modules().values() for p in m.parameters()]
         parts.append(torch.stack(torch._foreach_norm(params, float("inf"))).max().view(1))  # inf/NaN if any is
         probe = self._probe_q() if with_probe else None
@@ -236,55 +299,62 @@ class Trainer:
         healthy = weights_ok and all(math.isfinite(v) for v in (*sums.values(), *last.values()))
         means, step_vals = {}, {}
         for k in keys:
-            if k.endswith("#n"):
-                continue
             n = sums.get(k + "#n", self._counts.get(k, 0))
-            if n > 0:
+            if not k.endswith("#n") and n > 0:
                 means[k] = sums[k] / n
         for k in last_keys:
-            if k.endswith("#n"):
-                continue
             n = last.get(k + "#n", 1.0)
-            if n > 0:
+            if not k.endswith("#n") and n > 0:
                 step_vals[k] = last[k] / n
-        self._sums, self._counts = {}, {}
+        if reset:
+            self._zero_sums()
         return means, step_vals, q, healthy
 
-    def _record(self) -> bool:
-        cfg, step = self.cfg, self.step_count
+    def _zero_sums(self) -> None:
+        if self._acc:
+            torch._foreach_zero_(list(self._acc.values()))
+        self._counts = {}
+
+    def _after(self, start: int, end: int) -> bool:
+        """Host work for the interval boundaries that steps (start, end] crossed: the read-back and history point,
+        sample grids, FID and direction recomputes. False if the read-back found a non-finite value (rewound)."""
+        cfg = self.cfg
+
+        def crossed(every: int) -> bool:
+            return every > 0 and end // every > start // every
+
+        if crossed(cfg.dirs_every) and cfg.directions in ("sefa", "pca"):
+            self.env.set_directions(compute_directions(cfg.directions, self.G_ema, cfg.n_dirs, self.gen))
         ok = True
-        if step % cfg.log_every == 0:
+        if crossed(cfg.log_every):
             means, last, q, ok = self._read(with_probe=self.agent_steps > 0)
             self.last_stats = last
-            if ok:
-                if self._agent_active():  # no agent acting, no exploration rate to plot (a flat line to redraw)
-                    means["epsilon"] = self.epsilon()
-                if q is not None:
-                    means["q_probe"] = q
-                self.history.add(step, **means)
-                self.record_version += 1
-                if step - self._good["step"] >= GOOD_EVERY:
-                    self._capture()
-            else:
+            if not ok:
                 self._rewind(means, last)
                 return False
-        if step % cfg.grid_every == 0 or step == 1:
+            if self._agent_active():  # no agent acting, no exploration rate to plot (a flat line to redraw)
+                means["epsilon"] = self.epsilon()
+            if q is not None:
+                means["q_probe"] = q
+            self.history.add(end, **means)
+            self.record_version += 1
+            if end - self._good["step"] >= GOOD_EVERY:
+                self._capture()
+        if crossed(cfg.grid_every) or start == 0:
             self._record_grid()
-        if cfg.fid_every and step % cfg.fid_every == 0:
-            self.history.add(step, fid=self.fid())
+        if crossed(cfg.fid_every):
+            self.history.add(end, fid=self.fid())
             self.record_version += 1
         return ok
 
     def check(self) -> bool:
         """Read back now (between log intervals, e.g. after a Step click): updates `last_stats` and rewinds on a
         non-finite value, like the periodic check. The sums carry on to the next history point."""
-        sums, counts = dict(self._sums), dict(self._counts)
-        means, last, _, ok = self._read(with_probe=False)
+        means, last, _, ok = self._read(with_probe=False, reset=False)
         self.last_stats = last
         if not ok:
             self._rewind(means, last)
             return False
-        self._sums, self._counts = sums, counts
         return True
 
     def _record_grid(self) -> None:
@@ -331,7 +401,10 @@ class Trainer:
         self.history.truncate(self.step_count)
         self.record_version += 1
         self.env.reset()
-        self._sums, self._counts, self._last = {}, {}, {}
+        self._zero_sums()
+        self._last_keys = set()
+        if self._graphs is not None:  # state made after the copy is gone, and the generator was reset: recapture
+            self._graphs.invalidate()
         self.message = (f"non-finite {', '.join(bad)} at step {at}: paused and restored the last good weights "
                         f"(step {self.step_count})")
 
@@ -349,9 +422,10 @@ class Trainer:
         t_end = None if seconds is None else time.monotonic() + seconds
         done = 0
         while (steps is None or done < steps) and (t_end is None or time.monotonic() < t_end):
-            if not self.train_step():
+            ok, n = self.advance(None if steps is None else steps - done)
+            if not ok:
                 return False
-            done += 1
+            done += n
             if on_step is not None:
                 on_step(self)
         return self.check() if done and self.step_count % self.cfg.log_every else True
@@ -362,14 +436,11 @@ class Trainer:
         if frozen:
             raise ConfigError(f"{', '.join(frozen)} cannot change during a run (reset to change it)")
         self.cfg = c = self.cfg.replace(**knobs)
-        for group in self.opt_g.param_groups:
-            group["lr"] = c.lr_g
-        for group in self.opt_d.param_groups:
-            group["lr"] = c.lr_d
-        self.agent.set_lr(c.q_lr)
+        for opt, lr in ((self.opt_g, c.lr_g), (self.opt_d, c.lr_d), (self.agent.opt, c.q_lr)):
+            set_lr(opt, lr)
         if c.beta_goal > 0 and self.reward_classifier is None:
             self.reward_classifier = self.potential.classifier = self._maybe_reward_classifier()
-        self.potential.lam, self.potential.beta = c.lam_prior, c.beta_goal
+        self.potential.set_weights(c.lam_prior, c.beta_goal)
         self.env.goals = c.beta_goal > 0
 
     def _maybe_reward_classifier(self) -> torch.nn.Module | None:
@@ -460,7 +531,9 @@ class Trainer:
                                 "engine": ENGINE, "optimizers": {}}
         for name, opt in self.optimizers().items():
             sd = opt.state_dict()
-            meta["optimizers"][name] = {"param_groups": sd["param_groups"]}
+            # plain values: a graphed run keeps lr as a device tensor and capturable on (see graphs.py)
+            groups = [{**g, "lr": float(g["lr"]), "capturable": False} for g in sd["param_groups"]]
+            meta["optimizers"][name] = {"param_groups": groups}
             for idx, st in sd["state"].items():
                 for k, v in st.items():
                     tensors[f"{name}.{idx}.{k}"] = v

@@ -235,8 +235,9 @@ def test_teacher_mode_hides_parts_and_keyboard_drives_training(page, app, app_ur
     t = run.runner
 
     def weights():
-        return {k: torch.cat([p.detach().flatten() for p in m.parameters()]).clone()
-                for k, m in (("G", t.G), ("D", t.D), ("Q", t.agent.q))}
+        with t.model_access() as tr:
+            return {k: torch.cat([p.detach().flatten() for p in m.parameters()]).clone()
+                    for k, m in (("G", tr.G), ("D", tr.D), ("Q", tr.agent.q))}
 
     for key, word, moves in (("d", "stepped D", {"D"}), ("g", "stepped G", {"G"}), ("a", "stepped the agent", {"Q"})):
         before, step = weights(), t.step_count

@@ -138,3 +138,28 @@ def test_readbacks_per_step_with_default_logging(make_trainer):
         assert t.run(steps=200)
     assert c.counts["to_host"] == 20  # the one periodic read: statistics, Q probe and the finite check together
     assert c.total / 200 <= 0.5, dict(c.counts)
+
+
+@pytest.mark.parametrize("overrides", [{}, {"g_every": 2, "q_targets": "all", "beta_goal": 1.0}])
+def test_the_graph_ready_macro_step_equals_plain_steps(make_trainer, overrides):
+    """What a CUDA graph replays (one macro-step: agent_every GAN iterations + one agent step) gives bit-identical
+    weights, optimizer state, replay, env and history to agent_every plain train_step calls from the same seed."""
+    from dqngan.readbacks import ReadbackCounter
+
+    cfg = {"agent_every": 4, "log_every": 8, "grid_every": 16, "learning_starts": 16, **overrides}
+    plain, macro = make_trainer(**cfg), make_trainer(**cfg)
+    for _ in range(6 * 4):
+        assert plain.train_step()
+    for _ in range(6):
+        assert macro.macro_length() == 4
+        assert macro.macro_step()
+    assert macro.step_count == plain.step_count == 24 and macro.agent_steps == plain.agent_steps == 6
+    wa, ta, ma = plain.state_dict()
+    wb, tb, mb = macro.state_dict()
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert ta.keys() == tb.keys() and all(torch.equal(ta[k], tb[k]) for k in ta if k != "rng.gen")
+    assert torch.equal(ta["rng.gen"], tb["rng.gen"])  # the same random numbers were drawn
+    ma.pop("elapsed"), mb.pop("elapsed")
+    assert ma == mb  # counters and the whole history
+    with ReadbackCounter(strict=True):  # the body a graph captures reads nothing back
+        macro.macro_body(macro.epsilon())
