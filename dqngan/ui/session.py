@@ -221,9 +221,11 @@ class Registry:
         s.notice = "your paused run was released to make room for another visitor (Reset to start again)"
         threading.Thread(target=run.runner.stop, kwargs={"timeout": 30}, daemon=True).start()
 
-    def check_slot(self, run: Run) -> None:
-        """Raise Busy if starting `run` would exceed the cap on concurrent training."""
-        if run.running:
+    def check_slot(self, run: Run | None = None) -> None:
+        """Raise Busy if starting `run` (or, with None, any new run) would exceed the cap on concurrent training.
+        Called with None before a new run is built, so 30 clicks at once don't each load a model only to be told
+        the slots are taken."""
+        if run is not None and run.running:
             return
         n = self.running_count(exclude=run)
         if n >= self.max_running:

@@ -474,6 +474,8 @@ def build(ctx: AppContext) -> TrainTab:
         reg.unwatch(sid)
         reg.session(sid).follow = False
         had = reg.session(sid).run is not None
+        if not had:
+            reg.check_slot()  # before building a run that could not start anyway
         cfg = cfg.replace(step_delay=reg.session(sid).step_delay)  # the speed control's, not the knobs' base
         run, notes = ensure_run(sid, cfg)
         if run.running:
