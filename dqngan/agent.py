@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -29,7 +30,7 @@ class DQNAgent:
         self.n_actions = n_actions
         self.gamma, self.tau, self.grad_clip = gamma, tau, grad_clip
         self._polyak = Polyak(self.q_target, self.q)
-
+        self.grad_sync: Callable[[list[torch.Tensor]], None] | None = None  # averages gradients across ranks
     @classmethod
     def from_config(cls, cfg: Any, state_dim: int, device: torch.device) -> DQNAgent:
         return cls(state_dim, 2 * cfg.n_dirs + 1, cfg.q_hidden, cfg.q_lr, cfg.gamma, cfg.q_tau, cfg.grad_clip, device)
@@ -67,6 +68,8 @@ class DQNAgent:
     def _descend(self, loss: torch.Tensor) -> torch.Tensor:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        if self.grad_sync is not None:  # before clipping: every rank clips the same averaged gradient
+            self.grad_sync(list(self.q.parameters()))
         if self.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.q.parameters(), self.grad_clip, foreach=True)
         self.opt.step()

@@ -42,17 +42,32 @@ class CheckpointError(ValueError):
 
 # ---------------------------------------------------------------------------------------------------- writing
 def save_checkpoint(trainer: Any, path: str | os.PathLike, include_replay: bool = True) -> Path:
+    """(see _save: a distributed run's ranks all call this at the same step; rank r > 0 adds its own state)"""
+    dist = getattr(trainer, "dist", None)
+    if dist is None:
+        return _save(trainer, Path(path), include_replay)
+    tmp, _ = _siblings(Path(path))
+    if dist.main:
+        return _save(trainer, Path(path), include_replay, dist)
+    dist.barrier()  # rank 0 has made DIR.tmp
+    _save_tensors(trainer.rank_state(), tmp / f"rank{dist.rank}.safetensors")
+    dist.barrier()  # rank 0 may now list, digest and swap
+    return Path(path)
+
+
+def _save(trainer: Any, path: Path, include_replay: bool = True, dist: Any = None) -> Path:
     """Write the trainer's full state (`trainer.state_dict()`) to `path` atomically. Returns the path. The caller owns
     the trainer for the duration (a running app saves through `Runner.save`, which waits for a gap between steps).
 
     Without the replay memory (`include_replay=False`) a checkpoint is small enough to ship in a git repo or push to
     the Hub; resuming it still works, but refills replay first, so it is not bit-exact."""
-    path = Path(path)
     tmp, old = _siblings(path)
     _discard(tmp)
     tmp.mkdir(parents=True)
+    if dist is not None:
+        dist.barrier()  # the other ranks write DIR.tmp/rank{r}.safetensors now
     weights, tensors, meta = trainer.state_dict()
-    meta = {"format": FORMAT, **meta}
+    meta = {"format": FORMAT, **meta, "world_size": 1 if dist is None else dist.world}
     if not include_replay:
         tensors = {k: v for k, v in tensors.items() if not k.startswith("replay.")}
     _save_tensors(weights, tmp / WEIGHTS)
@@ -67,6 +82,8 @@ def save_checkpoint(trainer: Any, path: str | os.PathLike, include_replay: bool 
         raw = trainer.generate(trainer.fixed_z).numpy()
         refined = trainer.generate(trainer.fixed_z, refine=True).numpy()
     save_grid_png(tmp / "samples.png", raw, refined)
+    if dist is not None:
+        dist.barrier()  # every rank's file is in
     files = sorted(p.name for p in tmp.iterdir())
     _write_json(tmp / "manifest.json", {"format": FORMAT, "files": {f: _digest(tmp / f) for f in files}})
     _fsync_dir(tmp)
@@ -119,12 +136,16 @@ def read_config(path: str | os.PathLike) -> Config:
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "auto", data: Any = None,
-                    overrides: dict[str, Any] | None = None, new_agent: bool = False) -> Any:
+                    overrides: dict[str, Any] | None = None, new_agent: bool = False, dist: Any = None) -> Any:
     """Rebuild a Trainer from a checkpoint; it continues exactly where the saved run stopped.
 
     `overrides` may change config values that don't change any tensor shape (e.g. the dataset or logging knobs).
     `new_agent` keeps the GAN but starts a fresh agent (Q-networks, optimizer, replay, epsilon schedule), so agent
-    settings that change shapes (q_state, q_hidden) can be tried on a trained GAN."""
+    settings that change shapes (q_state, q_hidden) can be tried on a trained GAN.
+
+    With `dist` (a rank of a distributed run), every rank loads the models and rank 0's state; rank r > 0 then takes
+    its own saved episodes, replay and random stream when the checkpoint was written by as many ranks (an exact
+    resume), else starts a fresh stream (and says so in `trainer.notes`)."""
     from .trainer import AGENT_PARTS, Trainer
 
     path = resolve(path)
@@ -135,7 +156,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "auto"
         except (ConfigError, TypeError) as e:
             raise CheckpointError(str(e)) from None
     weights = _load_tensors(path / WEIGHTS)
-    trainer = Trainer(cfg, device=device, data=data)
+    trainer = Trainer(cfg, device=device, data=data, dist=dist)
     skip = AGENT_PARTS if new_agent else ()
     for name, module in trainer.modules().items():
         if name not in skip:
@@ -151,7 +172,29 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "auto"
             trainer.load_state_dict(tensors, meta, new_agent)
         except (KeyError, ValueError, RuntimeError, TypeError, AttributeError) as e:
             raise CheckpointError(f"{path}: training state does not match the config ({_short(e)})") from None
+        if dist is not None:
+            _resume_rank(trainer, path, meta, dist, new_agent)
+        saved_world, world = int(meta.get("world_size", 1)), 1 if dist is None else dist.world
+        if saved_world != world:
+            trainer.notes.append(f"checkpoint written by {saved_world} process(es), resumed with {world}: the "
+                                 f"models continue exactly, the episodes and random streams of the other ranks "
+                                 f"start afresh (bit-exact resume needs the same number of processes)")
     return trainer
+
+
+def _resume_rank(trainer: Any, path: Path, meta: dict[str, Any], dist: Any, new_agent: bool) -> None:
+    saved_world = int(meta.get("world_size", 1))
+    own = path / f"rank{dist.rank}.safetensors"
+    if dist.rank > 0:
+        if own.is_file() and saved_world == dist.world and not new_agent:
+            state = _load_tensors(own)
+            if int(state["rank.step"][0]) == trainer.step_count:
+                trainer.load_rank_state(state)
+            else:
+                trainer.reseed_rank()
+        else:
+            trainer.reseed_rank()
+    trainer.broadcast_models()
 
 
 def _check_module(module: torch.nn.Module, name: str, weights: dict[str, torch.Tensor], path: Path, cfg: Config

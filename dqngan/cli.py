@@ -16,9 +16,10 @@ from .checkpoint import CheckpointError
 from .config import ConfigError, parse_overrides
 from .data import DataError
 from .device import DeviceError
+from .distributed import DistError
 
 # Errors a user can cause: reported as one line, exit code 2 (bad arguments) or 1 (bad data / files).
-USER_ERRORS = (ConfigError, CheckpointError, DataError, DeviceError, FileNotFoundError, PermissionError)
+USER_ERRORS = (ConfigError, CheckpointError, DataError, DeviceError, DistError, FileNotFoundError, PermissionError)
 
 
 class CLIError(Exception):
@@ -101,15 +102,31 @@ def _plugins() -> list[Any]:
 
 # ---------------------------------------------------------------------------------------------------- commands
 def cmd_train(a: argparse.Namespace) -> int:
+    from .distributed import from_env
+
+    dist, device = from_env(a.device)  # WORLD_SIZE > 1 (torchrun): one rank of a distributed run
+    try:
+        return _train(a, dist, device)
+    except RuntimeError as e:
+        if dist is None:
+            raise
+        # a collective failed: another rank crashed or cannot be reached (gloo/NCCL raise within the timeout)
+        raise CLIError(f"rank {dist.rank}: another process of this distributed run stopped or cannot be reached "
+                       f"({str(e).splitlines()[0][:160]}); the last complete checkpoint in {a.out} is kept") from None
+    finally:
+        if dist is not None:
+            dist.close()
+
+
+def _train(a: argparse.Namespace, dist: Any, device: Any) -> int:
     from tqdm import tqdm
 
     from .checkpoint import load_checkpoint, save_checkpoint
     from .config import PRESETS, make_config
     from .data import load_dataset
-    from .device import pick_device
     from .trainer import Trainer
 
-    device = pick_device(a.device)
+    main_rank = dist is None or dist.main
     overrides = parse_overrides(a.set)
     if a.seed is not None:
         overrides["seed"] = a.seed
@@ -125,20 +142,21 @@ def cmd_train(a: argparse.Namespace) -> int:
             if a.preset not in PRESETS:
                 raise CLIError(f"unknown preset {a.preset!r}; choose from {', '.join(PRESETS)}")
             overrides = {**PRESETS[a.preset], **overrides}
-        trainer = load_checkpoint(a.resume, device=device, overrides=overrides, new_agent=a.new_agent)
+        trainer = load_checkpoint(a.resume, device=device, overrides=overrides, new_agent=a.new_agent, dist=dist)
         _ = trainer.data  # load now, so a missing dataset fails before any training
-        for note in trainer.notes:
+        for note in trainer.notes if main_rank else ():
             print(f"dqngan: note: {note}", file=sys.stderr)
     else:
         preset = a.preset or ("gpu" if device.type == "cuda" else "cpu")
         cfg = make_config(preset, overrides)
-        trainer = Trainer(cfg, device=device, data=load_dataset(cfg.dataset))
+        trainer = Trainer(cfg, device=device, data=load_dataset(cfg.dataset), dist=dist)
 
     start_step, t0 = trainer.step_count, time.monotonic()
     last_save, shown = [time.monotonic()], [-1]
     total = a.steps if a.steps else (int(a.seconds) if a.seconds else None)
-    bar = tqdm(total=total, unit="step" if a.steps else "s", disable=a.no_progress, dynamic_ncols=True,
-               desc="train", file=sys.stderr)
+    bar = tqdm(total=total, unit="step" if a.steps else "s", disable=a.no_progress or not main_rank,
+               dynamic_ncols=True, desc="train", file=sys.stderr)
+    stop = _StopFlag()
 
     def on_step(tr: Any) -> None:
         if a.steps:  # a graphed macro-step makes several steps at once
@@ -153,34 +171,46 @@ def cmd_train(a: argparse.Namespace) -> int:
             h = tr.history
             bar.set_postfix(step=tr.step_count, d=_fmt(h.last("d_loss")), g=_fmt(h.last("g_loss")),
                             td=_fmt(h.last("td_loss")), fid=_fmt(h.last("fid")), refresh=False)
-        if time.monotonic() - last_save[0] >= a.save_every:
+        time_up = a.seconds is not None and time.monotonic() - t0 >= a.seconds
+        save_due = time.monotonic() - last_save[0] >= a.save_every
+        if dist is not None:  # rank 0's clock and any rank's Ctrl-C decide for all: the ranks stay in step
+            time_up, save_due = dist.any_of([main_rank and time_up or stop.hit, main_rank and save_due], tr.device)
+        if save_due:
             save_checkpoint(tr, out)
             last_save[0] = time.monotonic()
+        if time_up:
+            raise _TimeUp
+        stop.check()
 
-    stop = _StopFlag()
     interrupted = False
     try:
-        ok = trainer.run(steps=a.steps, seconds=a.seconds, on_step=lambda tr: (on_step(tr), stop.check()))
+        ok = trainer.run(steps=a.steps, seconds=None, on_step=on_step)
+    except _TimeUp:
+        ok, interrupted = trainer.check(), stop.hit
     except _Interrupted:
         ok, interrupted = True, True
     finally:
         stop.restore()
         bar.close()
     seconds = time.monotonic() - t0
-    fid = trainer.fid() if ok else None
+    fid = trainer.fid() if ok and main_rank else None
     if fid is not None:
         trainer.history.add(trainer.step_count, fid=fid)
     save_checkpoint(trainer, out)
     steps = trainer.step_count - start_step
     summary = {"steps": steps, "step": trainer.step_count, "seconds": round(seconds, 3),
                "steps_per_s": round(steps / seconds, 3) if seconds > 0 else None, "checkpoint": str(out),
-               "device": str(trainer.device), "fid": fid, "interrupted": interrupted}
+               "device": str(trainer.device), "fid": fid, "interrupted": interrupted,
+               "world_size": 1 if dist is None else dist.world}
+    if not main_rank:
+        return 0 if ok else 1
     if not ok:
         print(f"dqngan: training stopped: {trainer.message}; saved the last good state to {out}", file=sys.stderr)
         summary["error"] = trainer.message
     elif not a.json:
         fid_txt = f", FID {fid:.2f}" if fid is not None else ""
-        print(f"trained {steps} steps in {seconds:.1f} s ({summary['steps_per_s']} steps/s){fid_txt}; "
+        procs = f" on {dist.world} processes" if dist is not None else ""
+        print(f"trained {steps} steps in {seconds:.1f} s ({summary['steps_per_s']} steps/s{procs}){fid_txt}; "
               f"checkpoint: {out}")
     if a.json:
         print(json.dumps(summary))
@@ -270,6 +300,10 @@ def _fmt(v: float | None) -> str:
 
 
 class _Interrupted(Exception):
+    pass
+
+
+class _TimeUp(Exception):
     pass
 
 

@@ -26,6 +26,7 @@ from .config import LIVE_KEYS, Config, ConfigError
 from .data import BatchSampler, ImageData, load_dataset, to_uint8
 from .device import autocast, pick_device
 from .directions import action_labels, compute_directions
+from .distributed import SEED_STRIDE, Dist
 from .env import LatentEnv, Potential, Trajectory, no_goal, observe, rollout, state_dim
 from .history import History
 from .models import Discriminator, Generator, Polyak, dcgan_init, frozen_copy
@@ -45,12 +46,15 @@ AGENT_PARTS = ("Q", "Q_target", "opt_q")
 
 
 class Trainer:
-    def __init__(self, cfg: Config, device: str | torch.device = "auto", data: ImageData | None = None):
+    def __init__(self, cfg: Config, device: str | torch.device = "auto", data: ImageData | None = None,
+                 dist: Dist | None = None):
         self.cfg = cfg.validate()
         self.device = dev = device if isinstance(device, torch.device) else pick_device(device)
         self._data = data  # loaded on first use, so sampling from a checkpoint needs no dataset
         self._sampler: BatchSampler | None = None
-        self.gen = torch.Generator(device=dev).manual_seed(cfg.seed)  # every random draw of the run
+        self.dist = dist  # several processes (torchrun): see distributed.py
+        self.rank_seed = cfg.seed + (dist.rank * SEED_STRIDE if dist else 0)
+        self.gen = torch.Generator(device=dev).manual_seed(self.rank_seed)  # every random draw of the run (rank)
 
         torch.manual_seed(cfg.seed)  # weight initialisation only
         self.G = Generator(cfg.z_dim, cfg.width).to(dev)
@@ -91,6 +95,11 @@ class Trainer:
         self._lastv: dict[str, torch.Tensor] = {}  # the latest step's value of each statistic, on the device
         self._last_keys: set[str] = set()  # the statistics the latest step produced
         self._graphs: Any = None  # graphs.GraphedSteps, built on first use on CUDA
+        if dist is not None:
+            self.agent.grad_sync = dist.sync_grads
+            self._bn = [b for m in (self.G, self.D) for b in m.buffers() if b.dtype.is_floating_point]
+            self.broadcast_models()
+            self.env.reset()  # the episodes of this rank, scored with rank 0's networks and directions
         self._eps_t: torch.Tensor | None = None  # epsilon on the device, for graph replays
         self._good: dict | None = None
         self._fid: Any = None  # FIDScorer, built on first use
@@ -139,18 +148,32 @@ class Trainer:
             self._d_steps()
             if cfg.g_every and step % cfg.g_every == 0:
                 self._g_step()
+            self._sync_bn()
             self._ema_g(1.0 - cfg.ema_decay)
             self._polyak_d(cfg.dbar_tau)
             if self._agent_active(step) and step % cfg.agent_every == 0:
                 self._agent_step(eps)
         elif part == "d":
             self._d_steps()
+            self._sync_bn()
             self._polyak_d(cfg.dbar_tau)
         elif part == "g":
             self._g_step()
+            self._sync_bn()
             self._ema_g(1.0 - cfg.ema_decay)
         else:
             self._agent_step(eps)
+
+    def _sync_bn(self) -> None:
+        """Average BatchNorm running statistics across ranks, before G_ema and D-bar (the reward) copy them."""
+        if self.dist is not None:
+            self.dist.average(self._bn)
+
+    def broadcast_models(self) -> None:
+        """Rank 0's networks, directions and probe noise on every rank (at start and after a resume)."""
+        tensors = [t for m in self.modules().values() for t in (*m.parameters(), *m.buffers())]
+        self.dist.broadcast([*tensors, self.env.directions, self.fixed_z])
+        self.env.set_directions(self.env.directions)
 
     # ------------------------------------------------------------------------------------------------ macro-steps
     def macro_length(self) -> int:
@@ -228,6 +251,8 @@ class Trainer:
                 loss_d = loss_d + cfg.gp_weight * losses.gradient_penalty(self.D, real, fake, self.gen)
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
+            if self.dist is not None:
+                self.dist.sync_grads(list(self.D.parameters()))
             self.opt_d.step()
         d_fake = d_fake.detach()
         self._add("d_loss", loss_d.detach())
@@ -246,6 +271,8 @@ class Trainer:
             loss_g = losses.g_loss(cfg.loss, self.D(self.G(z)).float())
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
+        if self.dist is not None:
+            self.dist.sync_grads(list(self.G.parameters()))
         self.opt_g.step()
         self._add("g_loss", loss_g.detach())
 
@@ -297,6 +324,8 @@ class Trainer:
         weights_ok = math.isfinite(vals[pos])
         q = vals[pos + 1:] if probe is not None else None
         healthy = weights_ok and all(math.isfinite(v) for v in (*sums.values(), *last.values()))
+        if self.dist is not None:  # every rank rewinds together, or none does
+            healthy = self.dist.all_true(healthy, self.device)
         means, step_vals = {}, {}
         for k in keys:
             n = sums.get(k + "#n", self._counts.get(k, 0))
@@ -324,7 +353,10 @@ class Trainer:
             return every > 0 and end // every > start // every
 
         if crossed(cfg.dirs_every) and cfg.directions in ("sefa", "pca"):
-            self.env.set_directions(compute_directions(cfg.directions, self.G_ema, cfg.n_dirs, self.gen))
+            dirs = compute_directions(cfg.directions, self.G_ema, cfg.n_dirs, self.gen)
+            if self.dist is not None:  # PCA samples from each rank's own stream: rank 0's directions for all
+                self.dist.broadcast([dirs])
+            self.env.set_directions(dirs)
         ok = True
         if crossed(cfg.log_every):
             means, last, q, ok = self._read(with_probe=self.agent_steps > 0)
@@ -547,6 +579,33 @@ class Trainer:
         meta["env_final_count"] = int(env.final_count)
         meta["history"] = self.history.to_dict()
         return weights, tensors, meta
+
+    def rank_state(self) -> dict[str, torch.Tensor]:
+        """What differs between the ranks of a distributed run: their episodes, replay and random stream."""
+        env = self.env
+        out = {"env.z": env.z, "env.t": env.t, "env.goal": env.goal, "env.phi": env.phi, "env.ret": env.ret,
+               "env.final_z": env.final_z[:env.final_pool], "env.final_count": env.final_count.view(1),
+               "rng.gen": self.gen.get_state(), "rank.step": torch.tensor([self.step_count])}
+        if env.feats is not None:
+            out["env.feats"] = env.feats
+        out.update(self.replay.state_dict())
+        return out
+
+    def load_rank_state(self, t: dict[str, torch.Tensor]) -> None:
+        env, dev = self.env, self.device
+        for k, cur in (("z", env.z), ("t", env.t), ("goal", env.goal), ("phi", env.phi), ("ret", env.ret),
+                       ("final_z", env.final_z[:env.final_pool])):
+            cur.copy_(t[f"env.{k}"].to(dev))
+        env.final_count.copy_(t["env.final_count"].to(dev).view(()))
+        if env.feats is not None and "env.feats" in t:
+            env.feats.copy_(t["env.feats"].to(dev))
+        self.replay.load_state_dict({k: v for k, v in t.items() if k.startswith("replay.")})
+        self.gen.set_state(t["rng.gen"])
+
+    def reseed_rank(self) -> None:
+        """A fresh stream and fresh episodes for this rank (its own saved state is missing or from another size)."""
+        self.gen.manual_seed(self.rank_seed + self.step_count)
+        self.env.reset()
 
     def load_weights(self, weights: dict[str, torch.Tensor], skip: tuple[str, ...] = ()) -> None:
         """Load the modules' tensors (keys prefixed "G." ...); shapes were checked by the caller."""
