@@ -207,8 +207,9 @@ class Trainer:
 
     @property
     def graphs(self) -> Any:
-        """The CUDA-graph runner (None off CUDA or with cuda_graphs=false)."""
-        if self._graphs is None and self.device.type == "cuda" and self.cfg.cuda_graphs:
+        """The CUDA-graph runner (None off CUDA, with cuda_graphs=false or in a distributed run)."""
+        # Not with several processes yet: NCCL all-reduces inside a captured graph are untested here.
+        if self._graphs is None and self.device.type == "cuda" and self.cfg.cuda_graphs and self.dist is None:
             from .graphs import GraphedSteps
             self._graphs = GraphedSteps(self)
         return self._graphs
