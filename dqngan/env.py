@@ -38,6 +38,11 @@ def action_table(directions: torch.Tensor, delta: float) -> torch.Tensor:
     return table
 
 
+def action_axis(a: int) -> tuple[int, float]:
+    """(direction index, sign) of a move action (a >= 1), the same layout as `action_table`."""
+    return (a - 1) // 2, (1.0 if a % 2 == 1 else -1.0)
+
+
 def successors(z: torch.Tensor, t: torch.Tensor, actions: torch.Tensor, table: torch.Tensor, horizon: int
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(z', t', done) after `actions`: a move adds its displacement; stop, or the T-th move, ends the episode."""

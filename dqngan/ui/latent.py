@@ -18,6 +18,7 @@ import torch
 
 from ..data import to_float
 from ..directions import action_labels, action_moves
+from ..env import action_axis
 from ..runner import Runner
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def move(alphas: np.ndarray, a: int, delta: float) -> np.ndarray:
     """The slider offsets after action a (a copy): action 2i+1 is +delta along d_i, 2i+2 is -delta, 0 is stop."""
     new = np.array(alphas, dtype=np.float64)
     if a > 0:
-        i, sign = (a - 1) // 2, (1.0 if a % 2 == 1 else -1.0)
+        i, sign = action_axis(a)
         new[i] += sign * delta
     return new
 
