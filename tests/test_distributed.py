@@ -40,6 +40,7 @@ def test_ranks_keep_identical_models_and_average_gradients(tmp_path):
 
 
 def test_torchrun_cli_writes_one_checkpoint_that_loads_and_resumes_in_one_process(tmp_path, mnist):
+    """The CLI under torchrun: rank 0 alone prints and writes; the checkpoint holds rank 1's state too."""
     from dqngan.checkpoint import load_checkpoint
 
     a = tmp_path / "a"
@@ -50,11 +51,10 @@ def test_torchrun_cli_writes_one_checkpoint_that_loads_and_resumes_in_one_proces
     summary = json.loads(lines[0])
     assert summary["world_size"] == 2 and summary["step"] == 6
     assert (a / "rank1.safetensors").is_file() and "rank1.safetensors" in (a / "manifest.json").read_text()
-    t = load_checkpoint(a, device="cpu", data=mnist)
+    t = load_checkpoint(a, device="cpu", data=mnist)  # one process: samples, and resumes (inexactly: it says so)
     assert t.step_count == 6 and t.generate(torch.randn(4, t.cfg.z_dim)).shape == (4, 28, 28)
-    one = subprocess.run([sys.executable, *train_cli(tmp_path / "b", "--steps", "2", "--resume", str(a))],
-                         cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
-    assert one.returncode == 0 and "written by 2 process(es), resumed with 1" in one.stderr, one.stderr[-1000:]
+    assert any("written by 2 process(es), resumed with 1" in n for n in t.notes), t.notes
+    assert t.run(steps=2) and t.step_count == 8
 
 
 def _free_port() -> int:

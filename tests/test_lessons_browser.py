@@ -5,7 +5,6 @@ clicks answer while a run trains, and a share link reproduces the set-up.
 Asserts on what the page shows (status text, Plotly traces, image sources, knob values), not on server internals.
 """
 
-import re
 import statistics
 import time
 from pathlib import Path
@@ -255,11 +254,12 @@ def test_slow_motion_step_narrates_the_diagram_and_speed_says_what_it_does(page,
     caption = "() => document.querySelector('#narration-caption').textContent"
     pg.click("#slowmo-btn")
     status_has(pg, "slow motion: one joint step")
-    wait_js(pg, f"() => ({caption})().startsWith('1 / 8')")
-    assert pg.evaluate("() => [...document.querySelectorAll('#diagram .node.active')].map(n => n.id)") == [
-        "node-z", "node-g", "node-fake"]
-    wait_js(pg, f"() => ({caption})().startsWith('2 / 8')", timeout=5_000)  # about a second per sub-step
-    assert re.search(r"D\(x\) = -?[0-9]", pg.evaluate(caption)), pg.evaluate(caption)  # that step's own values
+    active = "[...document.querySelectorAll('#diagram .node.active')].map(n => n.id).join(',')"
+    wait_js(pg, f"() => ({caption})().startsWith('1 / 8') && {active} === 'node-z,node-g,node-fake'")
+    # about a second per sub-step; the caption carries that step's own values (checked in the page: a busy machine
+    # may move on to sub-step 3 between two round trips)
+    wait_js(pg, f"() => {{ const c = ({caption})(); return c.startsWith('2 / 8') && /D\\(x\\) = -?[0-9]/.test(c); }}",
+            timeout=5_000)
     pg.click("#narr-pause")
     frozen = pg.evaluate(caption)
     time.sleep(2.5)
