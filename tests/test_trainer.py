@@ -132,12 +132,12 @@ def test_readbacks_per_step_with_default_logging(make_trainer):
     """Averaged over a run with the default log/grid intervals: at most 0.5 per step (the engine v1 made 9.4)."""
     from dqngan.readbacks import ReadbackCounter
 
-    t = make_trainer(log_every=10, grid_every=100)
+    t = make_trainer(log_every=10, grid_every=50)  # grids twice as often as the default, to be strict
     t.run(steps=10)
-    with ReadbackCounter() as c:
-        assert t.run(steps=200)
-    assert c.counts["to_host"] == 20  # the one periodic read: statistics, Q probe and the finite check together
-    assert c.total / 200 <= 0.5, dict(c.counts)
+    with ReadbackCounter() as c:  # (slow: every op passes through Python)
+        assert t.run(steps=100)
+    assert c.counts["to_host"] == 10  # the one periodic read: statistics, Q probe and the finite check together
+    assert c.total / 100 <= 0.5, dict(c.counts)
 
 
 @pytest.mark.parametrize("overrides", [{}, {"g_every": 2, "q_targets": "all", "beta_goal": 1.0}])
