@@ -10,16 +10,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 # Runs many `dqngan` command lines in ONE real Python process (each a full `main(argv)`: parsing, loading, the error
-# path), so a table of bad inputs costs one interpreter and torch start-up instead of one per case.
+# path), so a table of bad inputs costs one interpreter and torch start-up instead of one per case. Each case gets a
+# fresh warnings registry (catch_warnings), so a warning shown once by an earlier case is shown again, as it would be
+# in a process of its own.
 CLI_DRIVER = r"""
-import contextlib, io, json, sys, traceback
+import contextlib, io, json, sys, traceback, warnings
 from dqngan.cli import main
 cases = json.load(open(sys.argv[1]))
 results = []
 for argv in cases:
     err, out = io.StringIO(), io.StringIO()
     crash = None
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out), warnings.catch_warnings():
         try:
             rc = main(argv)
         except SystemExit as e:

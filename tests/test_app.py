@@ -291,7 +291,10 @@ def test_cap_busy_watch_and_unload_cleanup(app):
     b.close()
 
 
-def test_explore_agent_step_rollout_map_interpolate(app, client):
+def test_explore_agent_step_rollout_map_interpolate(app, client, monkeypatch):
+    from dqngan.ui import explore_tab
+
+    monkeypatch.setattr(explore_tab, "ROLLOUT_DELAY", 0.0)  # the animation's pause (~2.5 s here); frames still stream
     out = client.predict(3, "none", api_name="/explore_seed")
     img, q, info = out[0], plot_data(out[1]), out[2]
     assert img and "Φ =" in info and q["data"][0]["type"] == "bar"

@@ -15,12 +15,27 @@ ROOT = Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
 
 
-def dqngan(*args, check=True):
+def dqngan(*args):
     p = subprocess.run([sys.executable, "-m", "dqngan", *map(str, args)], capture_output=True, text=True, env=ENV,
                        cwd=ROOT, timeout=300)
-    if check and p.returncode != 0:
+    if p.returncode != 0:
         raise AssertionError(f"exit {p.returncode}: {p.stderr[-2000:]}")
     return p
+
+
+def cli(tmp, *argvs):
+    """Each argv through the real CLI, all in ONE subprocess (helpers.run_cli_batch: one start-up of the interpreter,
+    torch and its optimizers, 2-4 s here, instead of one per command); in order, so a command may use what an earlier
+    one wrote. None of them may crash (an uncaught exception); the exit codes are the caller's to check."""
+    results = run_cli_batch([[str(a) for a in argv] for argv in argvs], tmp, ENV, ROOT)
+    for argv, r in zip(argvs, results):
+        assert r["crash"] is None, (argv, r["crash"])
+    return results
+
+
+def succeeded(*results):
+    for r in results:
+        assert r["rc"] == 0, f"exit {r['rc']}: {r['stderr'][-2000:]}"
 
 
 @pytest.fixture(scope="module")
@@ -41,34 +56,36 @@ def test_train_json_summary_and_checkpoint(trained):
 
 def test_sample_npy_refined_and_png(trained, tmp_path):
     out, _ = trained
-    dqngan("sample", "--checkpoint", out, "--n", 10, "--out", tmp_path / "raw.npy", "--seed", 3)
-    dqngan("sample", "--checkpoint", out, "--n", 10, "--out", tmp_path / "ref.npy", "--seed", 3, "--refine")
-    raw, ref = np.load(tmp_path / "raw.npy"), np.load(tmp_path / "ref.npy")
-    assert raw.shape == (10, 28, 28) and raw.dtype == np.uint8 and ref.shape == raw.shape
-    again = tmp_path / "raw2.npy"
-    dqngan("sample", "--checkpoint", out, "--n", 10, "--out", again, "--seed", 3)
-    assert np.array_equal(np.load(again), raw)  # same seed, same samples
-    dqngan("sample", "--checkpoint", out, "--n", 16, "--out", tmp_path / "grid.png", "--refine")
-    assert (tmp_path / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    raw, ref, again, grid = tmp_path / "raw.npy", tmp_path / "ref.npy", tmp_path / "raw2.npy", tmp_path / "grid.png"
+    sample = ["sample", "--checkpoint", out]
+    succeeded(*cli(tmp_path, [*sample, "--n", 10, "--out", raw, "--seed", 3],
+                   [*sample, "--n", 10, "--out", ref, "--seed", 3, "--refine"],
+                   [*sample, "--n", 10, "--out", again, "--seed", 3],
+                   [*sample, "--n", 16, "--out", grid, "--refine"]))
+    raw_a, ref_a = np.load(raw), np.load(ref)
+    assert raw_a.shape == (10, 28, 28) and raw_a.dtype == np.uint8 and ref_a.shape == raw_a.shape
+    # same seed, same samples (here even within one process, after other draws: the seed alone decides)
+    assert np.array_equal(np.load(again), raw_a)
+    assert grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_resume_matches_uninterrupted_run(tmp_path):
     full, half = tmp_path / "full", tmp_path / "half"
     common = ["--preset", "tiny", "--no-progress", "--set", "fid_every=0"]
-    dqngan("train", "--out", full, "--steps", 12, *common)
-    dqngan("train", "--out", half, "--steps", 6, *common)
-    dqngan("train", "--out", half, "--resume", half, "--steps", 6, "--no-progress")
+    succeeded(*cli(tmp_path, ["train", "--out", full, "--steps", 12, *common],
+                   ["train", "--out", half, "--steps", 6, *common]))
+    # the resume runs in a process of its own, as after a real interruption: only the files carry the run over
+    succeeded(*cli(tmp_path, ["train", "--out", half, "--resume", half, "--steps", 6, "--no-progress"]))
     a, b = load_file(str(full / "weights.safetensors")), load_file(str(half / "weights.safetensors"))
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
     assert json.loads((half / "train_state.json").read_text())["step"] == 12
 
 
-def test_help_for_each_command():
-    for cmd in ([], ["train"], ["sample"], ["bench"]):
-        p = dqngan(*cmd, "--help")
-        assert "usage: dqngan" in p.stdout
-
-
+# Single commands that need nothing but `trained` or a shipped checkpoint; the `one_liners` fixture runs them all.
+HELP = [[*cmd, "--help"] for cmd in ([], ["train"], ["sample"], ["bench"])]
+GOALS = ROOT / "checkpoints" / "mnist-goals"
+GOAL_SAMPLE = ["sample", "--checkpoint", "{goals}", "--n", "4", "--goal", "3", "--out", "{tmp}/g.npy",
+               "--device", "cpu"]
 BAD_ARGS = [
     (["train"], "the following arguments are required: --out"),
     (["train", "--out", "{tmp}/x", "--steps", "-3"], "must be >= 1"),
@@ -92,21 +109,29 @@ BAD_ARGS = [
 
 
 @pytest.fixture(scope="module")
-def cli_bad(trained, tmp_path_factory):
-    """Every BAD_ARGS command line run by the real CLI in one subprocess (see helpers.run_cli_batch)."""
-    tmp = tmp_path_factory.mktemp("bad-args")
-    goals = ROOT / "checkpoints" / "mnist-goals"
-    argvs = [[a.format(tmp=tmp, ck=trained[0], goals=goals) for a in args] for args, _ in BAD_ARGS]
-    return dict(zip([tuple(a) for a, _ in BAD_ARGS], run_cli_batch(argvs, tmp, ENV, ROOT)))
+def one_liners(trained, tmp_path_factory):
+    """HELP, GOAL_SAMPLE and every BAD_ARGS command line, run by the real CLI in one subprocess (see
+    helpers.run_cli_batch): (the folder that {tmp} stands for, {argv as written above: its result})."""
+    tmp = tmp_path_factory.mktemp("one-liners")
+    cases = [*HELP, GOAL_SAMPLE, *(args for args, _ in BAD_ARGS)]
+    argvs = [[a.format(tmp=tmp, ck=trained[0], goals=GOALS) for a in args] for args in cases]
+    return tmp, dict(zip(map(tuple, cases), run_cli_batch(argvs, tmp, ENV, ROOT)))
+
+
+def test_help_for_each_command(one_liners):
+    # `python -m dqngan` itself (the module entry point and its exit code) is run by the `trained` fixture
+    for argv in HELP:
+        r = one_liners[1][tuple(argv)]
+        assert r["rc"] == 0 and "usage: dqngan" in r["stdout"], (argv, r)
 
 
 @pytest.mark.parametrize("args,words", BAD_ARGS)
-def test_bad_arguments_give_one_line_and_nonzero_exit(args, words, tmp_path, cli_bad):
+def test_bad_arguments_give_one_line_and_nonzero_exit(args, words, one_liners):
     import torch
 
     if args[-1] == "cuda" and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    r = cli_bad[tuple(args)]
+    r = one_liners[1][tuple(args)]
     assert r["crash"] is None, r["crash"]
     assert r["rc"] not in (0, None), r
     lines = [ln for ln in r["stderr"].splitlines() if ln.strip()]
@@ -118,28 +143,33 @@ def test_bad_arguments_give_one_line_and_nonzero_exit(args, words, tmp_path, cli
 
 def test_export_makes_a_slim_loadable_copy(trained, tmp_path):
     out, _ = trained
-    dqngan("export", "--checkpoint", out, "--out", tmp_path / "slim")
-    assert (tmp_path / "slim" / "train_state.safetensors").stat().st_size < (
-        out / "train_state.safetensors").stat().st_size
-    dqngan("sample", "--checkpoint", tmp_path / "slim", "--n", 4, "--out", tmp_path / "s.npy", "--refine")
-    p = dqngan("export", "--checkpoint", out, "--out", out, check=False)
-    assert p.returncode != 0 and "must differ" in p.stderr
-    # Training knobs can be changed for whoever continues the run, even the number of parallel episodes; the
-    # networks are copied unchanged, and keys that would change a tensor shape are refused in one line.
-    dqngan("export", "--checkpoint", out, "--out", tmp_path / "cpu", "--set", "n_envs=3", "q_batch=5")
-    cfg = json.loads((tmp_path / "cpu" / "config.json").read_text())
+    slim, cpu = tmp_path / "slim", tmp_path / "cpu"
+    export = ["export", "--checkpoint", out, "--out"]
+    made, sampled, same_dir, knobs, cont, shape = cli(
+        tmp_path,
+        [*export, slim],
+        ["sample", "--checkpoint", slim, "--n", 4, "--out", tmp_path / "s.npy", "--refine"],
+        [*export, out],
+        # Training knobs can be changed for whoever continues the run, even the number of parallel episodes; the
+        # networks are copied unchanged, and keys that would change a tensor shape are refused in one line.
+        [*export, cpu, "--set", "n_envs=3", "q_batch=5"],
+        ["train", "--resume", cpu, "--out", tmp_path / "cont", "--steps", 3, "--no-progress"],
+        [*export, tmp_path / "bad", "--set", "q_hidden=7"])
+    succeeded(made, sampled, knobs, cont)
+    assert (slim / "train_state.safetensors").stat().st_size < (out / "train_state.safetensors").stat().st_size
+    assert same_dir["rc"] != 0 and "must differ" in same_dir["stderr"]
+    cfg = json.loads((cpu / "config.json").read_text())
     assert (cfg["n_envs"], cfg["q_batch"]) == (3, 5)
-    w = [(d / "weights.safetensors").read_bytes() for d in (tmp_path / "slim", tmp_path / "cpu")]
+    w = [(d / "weights.safetensors").read_bytes() for d in (slim, cpu)]
     assert w[0] == w[1]
-    dqngan("train", "--resume", tmp_path / "cpu", "--out", tmp_path / "cont", "--steps", 3, "--no-progress")
-    p = dqngan("export", "--checkpoint", out, "--out", tmp_path / "bad", "--set", "q_hidden=7", check=False)
-    assert p.returncode != 0 and len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
+    assert shape["rc"] != 0 and len(shape["stderr"].strip().splitlines()) == 1 and "Traceback" not in shape["stderr"]
 
 
-def test_goal_agent_samples_with_a_goal(tmp_path):
+def test_goal_agent_samples_with_a_goal(one_liners):
     """The refusal above is only for no-goal refinement: the same agent steers with --goal."""
-    goals = ROOT / "checkpoints" / "mnist-goals"
-    if not (goals / "manifest.json").is_file():
+    if not (GOALS / "manifest.json").is_file():
         pytest.skip("the shipped goal checkpoint is missing")
-    dqngan("sample", "--checkpoint", goals, "--n", 4, "--goal", 3, "--out", tmp_path / "g.npy", "--device", "cpu")
-    assert np.load(tmp_path / "g.npy").shape == (4, 28, 28)
+    tmp, results = one_liners
+    r = results[tuple(GOAL_SAMPLE)]
+    assert r["crash"] is None and r["rc"] == 0, r
+    assert np.load(tmp / "g.npy").shape == (4, 28, 28)

@@ -2,12 +2,11 @@
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import run_cli_batch
 
 from dqngan import evaluate as ev
 from dqngan.config import make_config
@@ -156,21 +155,36 @@ def test_verdict_arithmetic():
     assert ev.verdict(_fake({**base, "DQN agent (greedy)": (22, 0.99, 9, 0.55)}))[-1]["status"] == "N/A"
 
 
-def dqngan(*args):
-    return subprocess.run([sys.executable, "-m", "dqngan", *map(str, args)], capture_output=True, text=True,
-                          env=ENV, cwd=ROOT, timeout=300)
+BAD_ARGS = [
+    (["--checkpoint", "/nonexistent/ck", "--n", "10"], 1),
+    (["--n", "1"], 2),
+    (["--n", "5001"], 1),
+    (["--out", "report.txt"], 1),
+]
 
 
-def test_cli_end_to_end(checkpoint, tmp_path):
-    out = tmp_path / "report.md"
-    p = dqngan("evaluate", "--checkpoint", checkpoint[1], "--n", 16, "--seeds", 2, "--dprime-steps", 3,
-               "--grad-steps", 2, "--out", out, "--json", "--no-progress")
-    assert p.returncode == 0, p.stderr[-2000:]
-    result = json.loads(p.stdout.strip().splitlines()[-1])
+@pytest.fixture(scope="module")
+def cli_runs(checkpoint, tmp_path_factory):
+    """One end-to-end `evaluate` (its report written to the returned folder) and every BAD_ARGS command line, run by
+    the real CLI in one subprocess (see helpers.run_cli_batch): (folder, the end-to-end result, {args: result})."""
+    tmp, ck = tmp_path_factory.mktemp("eval-cli"), str(checkpoint[1])
+    e2e = ["evaluate", "--checkpoint", ck, "--n", "16", "--seeds", "2", "--dprime-steps", "3", "--grad-steps", "2",
+           "--out", str(tmp / "report.md"), "--json", "--no-progress"]
+    bad = [["evaluate", *([] if "--checkpoint" in args else ["--checkpoint", ck]), *args] for args, _ in BAD_ARGS]
+    first, *rest = run_cli_batch([e2e, *bad], tmp, ENV, ROOT)
+    return tmp, first, dict(zip([tuple(a) for a, _ in BAD_ARGS], rest))
+
+
+def test_cli_end_to_end(cli_runs, checkpoint, tmp_path):
+    folder, p, _ = cli_runs
+    out = folder / "report.md"
+    assert p["crash"] is None, p["crash"]
+    assert p["rc"] == 0, p["stderr"][-2000:]
+    result = json.loads(p["stdout"].strip().splitlines()[-1])
     assert list(result["rows"]) == ev.ROWS and result["meta"]["n"] == 16 and result["meta"]["seeds"] == 2
     assert len(result["rows"]["G_ema"]["fid"]["values"]) == 2 and len(result["verdict"]) == 6
     assert out.is_file() and out.with_suffix(".png").is_file() and "report.png" in out.read_text()
-    assert "| DQN agent (greedy) |" in p.stdout and "Verdict" in p.stdout
+    assert "| DQN agent (greedy) |" in p["stdout"] and "Verdict" in p["stdout"]
     assert json.loads(out.with_suffix(".json").read_text())["rows"] == result["rows"]  # the data beside the report
     # the model card's model-index carries these numbers, in the schema huggingface_hub parses (the Hub's widget)
     import shutil
@@ -191,16 +205,10 @@ def test_cli_end_to_end(checkpoint, tmp_path):
                for r in card.data.eval_results)
 
 
-@pytest.mark.parametrize("args, code", [
-    (["--checkpoint", "/nonexistent/ck", "--n", "10"], 1),
-    (["--n", "1"], 2),
-    (["--n", "5001"], 1),
-    (["--out", "report.txt"], 1),
-])
-def test_cli_bad_arguments_fail_with_one_line(checkpoint, args, code):
-    if "--checkpoint" not in args:
-        args = ["--checkpoint", str(checkpoint[1]), *args]
-    p = dqngan("evaluate", *args)
-    assert p.returncode == code, p.stderr
-    lines = p.stderr.strip().splitlines()
-    assert len(lines) == 1 and "error" in lines[0], p.stderr
+@pytest.mark.parametrize("args, code", BAD_ARGS)
+def test_cli_bad_arguments_fail_with_one_line(cli_runs, args, code):
+    r = cli_runs[2][tuple(args)]
+    assert r["crash"] is None, r["crash"]
+    assert r["rc"] == code, r["stderr"]
+    lines = r["stderr"].strip().splitlines()
+    assert len(lines) == 1 and "error" in lines[0], r["stderr"]

@@ -19,6 +19,7 @@ import pytest
 import torch
 import yaml
 from fake_hub import FakeHub, point_client_at
+from helpers import run_cli_batch
 from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -281,30 +282,36 @@ def test_pickle_carrying_repo_is_refused_before_download(hub, ckpt_files, tmp_pa
 
 
 # ---------------------------------------------------------------------------------------------------- CLI
-def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    full = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-            **(env or {})}
-    return subprocess.run([sys.executable, "-m", "dqngan", *args], cwd=ROOT, env=full, capture_output=True,
-                          text=True, timeout=120)
+def _env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+            **extra}
 
 
 def test_cli_push_pull_whoami_and_errors(hub, ckpt, tmp_path):
-    r = _cli("push", "--checkpoint", str(ckpt), "--repo-id", "alice/cli-model", "--message", "from the CLI")
-    assert r.returncode == 0, r.stderr
-    assert "/alice/cli-model/commit/" in r.stdout.strip().splitlines()[-1]
-    r2 = _cli("pull", "--repo-id", "alice/cli-model", "--out", str(tmp_path / "pulled"))
-    assert r2.returncode == 0, r2.stderr
-    assert r2.stdout.strip().splitlines()[-1] == str(tmp_path / "pulled")
+    # the commands sharing an environment run in one subprocess (helpers.run_cli_batch: one interpreter start-up)
+    r, r2, r3, bad = run_cli_batch([
+        ["push", "--checkpoint", str(ckpt), "--repo-id", "alice/cli-model", "--message", "from the CLI"],
+        ["pull", "--repo-id", "alice/cli-model", "--out", str(tmp_path / "pulled")],
+        ["whoami"],
+        ["pull", "--repo-id", "not/a/repo", "--out", str(tmp_path / "x")],
+    ], tmp_path, _env(), ROOT)
+    for done in (r, r2, r3, bad):
+        assert done["crash"] is None, done["crash"]
+    assert r["rc"] == 0, r["stderr"]
+    assert "/alice/cli-model/commit/" in r["stdout"].strip().splitlines()[-1]
+    assert r2["rc"] == 0, r2["stderr"]
+    assert r2["stdout"].strip().splitlines()[-1] == str(tmp_path / "pulled")
     _tensors_equal(ckpt, tmp_path / "pulled")
-    r3 = _cli("whoami")
-    assert (r3.returncode, r3.stdout.strip()) == (0, "alice")
+    assert (r3["rc"], r3["stdout"].strip()) == (0, "alice")
     for done in (r, r2, r3):
-        assert ALICE_TOKEN not in done.stdout + done.stderr
+        assert ALICE_TOKEN not in done["stdout"] + done["stderr"]
 
-    bad = _cli("pull", "--repo-id", "not/a/repo", "--out", str(tmp_path / "x"))
-    assert bad.returncode != 0 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
-    assert "invalid repo id" in bad.stderr
-    gone = _cli("pull", "--repo-id", "alice/nothing-here", "--out", str(tmp_path / "y"), env={"HF_TOKEN": "hf_bad"})
+    assert bad["rc"] != 0 and bad["stderr"].count("\n") == 1 and "Traceback" not in bad["stderr"]
+    assert "invalid repo id" in bad["stderr"]
+    # a bad token in the environment: a process of its own (the real `python -m dqngan` command)
+    gone = subprocess.run([sys.executable, "-m", "dqngan", "pull", "--repo-id", "alice/nothing-here", "--out",
+                           str(tmp_path / "y")], cwd=ROOT, env=_env(HF_TOKEN="hf_bad"), capture_output=True,
+                          text=True, timeout=120)
     assert gone.returncode == 1 and gone.stderr.count("\n") == 1 and "401" in gone.stderr
     assert "hf_bad" not in gone.stderr
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from helpers import run_cli_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,22 +26,26 @@ def test_pip_install_gives_a_working_dqngan_command(tmp_path, ckpt):
     work = tmp_path / "elsewhere"  # not the repository: only the installed copy can be imported
     work.mkdir()
     env = {**os.environ, "PYTHONPATH": str(site), "OMP_NUM_THREADS": "1"}
-    script = site / "bin" / "dqngan"
-
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(script), *args], cwd=work, env=env, capture_output=True, text=True, timeout=300)
 
     where = subprocess.run([sys.executable, "-c", "import dqngan; print(dqngan.__file__)"], cwd=work, env=env,
                            capture_output=True, text=True, check=True).stdout.strip()
     assert where.startswith(str(site)), where
-    p = run("--help")
-    assert p.returncode == 0 and "train" in p.stdout and "sample" in p.stdout, p.stderr
-    p = run("sample", "--checkpoint", str(ckpt), "--n", "4", "--out", "s.npy", "--device", "cpu")
-    assert p.returncode == 0, p.stderr
-    assert np.load(work / "s.npy").shape == (4, 28, 28)
-    # training reads the embedded digits from the installed package data
-    p = run("train", "--out", "run", "--steps", "2", "--preset", "tiny", "--device", "cpu", "--no-progress")
+    # the `dqngan` command itself; training reads the embedded digits from the installed package data
+    p = subprocess.run([str(site / "bin" / "dqngan"), "train", "--out", "run", "--steps", "2", "--preset", "tiny",
+                        "--device", "cpu", "--no-progress"], cwd=work, env=env, capture_output=True, text=True,
+                       timeout=300)
     assert p.returncode == 0, p.stderr
     assert (site / "dqngan" / "assets" / "mnist5k.npz").is_file() and (work / "run" / "manifest.json").is_file()
-    p = run("sample", "--checkpoint", "no-such-dir", "--out", "x.npy")
-    assert p.returncode != 0 and "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    # the installed copy's other commands, in one process (helpers.run_cli_batch; same cwd and PYTHONPATH as `where`)
+    helped, sampled, refused = run_cli_batch([
+        ["--help"],
+        ["sample", "--checkpoint", str(ckpt), "--n", "4", "--out", "s.npy", "--device", "cpu"],
+        ["sample", "--checkpoint", "no-such-dir", "--out", "x.npy"],
+    ], tmp_path, env, work)
+    for r in (helped, sampled, refused):
+        assert r["crash"] is None, r["crash"]
+    assert helped["rc"] == 0 and "train" in helped["stdout"] and "sample" in helped["stdout"], helped["stderr"]
+    assert sampled["rc"] == 0, sampled["stderr"]
+    assert np.load(work / "s.npy").shape == (4, 28, 28)
+    assert refused["rc"] != 0 and "Traceback" not in refused["stderr"]
+    assert len(refused["stderr"].strip().splitlines()) == 1

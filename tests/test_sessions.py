@@ -15,6 +15,7 @@ Measured numbers are printed (run with -s to see them).
 """
 
 import collections
+import concurrent.futures
 import functools
 import os
 import shutil
@@ -57,6 +58,19 @@ def own_run(demo, client):
 
 def poll(client):
     return client.predict(api_name="/poll")
+
+
+def new_clients(url, n):
+    """n new sessions, connected side by side (each Client fetches the app's config: ~0.2 s, mostly waiting)."""
+    with concurrent.futures.ThreadPoolExecutor(n) as pool:
+        return list(pool.map(lambda _: Client(url, verbose=False, download_files=False), range(n)))
+
+
+def close_all(clients):
+    """Close the clients side by side: each close waits for its heartbeat thread's next beat (up to 0.5 s here)."""
+    if clients:
+        with concurrent.futures.ThreadPoolExecutor(len(clients)) as pool:
+            list(pool.map(lambda c: c.close(), clients))
 
 
 def click_together(clients, api_name):
@@ -158,8 +172,7 @@ def connect(app):
 
     wait_for(lambda: not trainer_threads(), what="earlier tests' trainers to stop")
     yield make
-    for c in made:
-        c.close()
+    close_all(made)
     reg = demo.ctx.registry
     wait_for(lambda: not any(c.session_hash in reg._sessions for c in made), what="unload for the closed clients")
     wait_for(lambda: not trainer_threads(), what="the closed sessions' trainers to stop")
@@ -202,7 +215,7 @@ def test_cap_holds_under_simultaneous_train_clicks(app, set_cap, cap):
     wait_for(lambda: not trainer_threads(), what="earlier tests' trainers to stop")
     report = []
     for rnd in range(ROUNDS):
-        clients = [Client(url, verbose=False, download_files=False) for _ in range(N_CLICKS)]
+        clients = new_clients(url, N_CLICKS)
         try:
             t0 = time.monotonic()
             outs, errors = click_together(clients, "/train")
@@ -228,8 +241,7 @@ def test_cap_holds_under_simultaneous_train_clicks(app, set_cap, cap):
             report.append(f"round {rnd + 1}: {len(started)} trained / {len(refused)} busy, {n_threads} trainer "
                           f"thread(s), clicks answered in {took:.1f} s")
         finally:
-            for c in clients:
-                c.close()
+            close_all(clients)
         t_close = time.monotonic()
         wait_for(lambda: not trainer_threads(), what="the closed sessions' trainers to stop")
         report[-1] += f"; all stopped {time.monotonic() - t_close:.1f} s after the clients closed"
@@ -356,10 +368,14 @@ def test_finder_sees_a_planted_token():
     assert find_strings({"k": [(1, {"deep": BAD_TOKEN.encode()})]}, [BAD_TOKEN])
 
 
-def test_hub_token_of_one_session_reaches_no_other(app, connect, fake_hub, set_cap):
+def test_hub_token_of_one_session_reaches_no_other(app, connect, fake_hub, set_cap, monkeypatch):
+    from dqngan.ui import explore_tab
+
     demo, _ = app
     reg = demo.ctx.registry
     set_cap(2)
+    # B's two agent rollouts need not animate (0.35 s between frames: ~5 s of this test); each still makes every frame
+    monkeypatch.setattr(explore_tab, "ROLLOUT_DELAY", 0.0)
     a, b = connect(), connect()
     # A uses the Hub with tokens typed into the password field (good and bad; public and private repos)
     assert "alice" in a.predict(TOKEN, api_name="/hub_whoami")
@@ -412,15 +428,14 @@ def test_closed_sessions_leave_no_gradio_state(app):
     over 50 such visitors before)."""
     demo, url = app
     holder, reg = demo.server_app.state_holder, demo.ctx.registry
-    clients = [Client(url, verbose=False, download_files=False) for _ in range(4)]
+    clients = new_clients(url, 4)
     for c in clients:
         poll(c)
         c.predict("tiny", api_name="/load_preset")  # fills a gr.State (the session's config)
     sids = [c.session_hash for c in clients]
     assert all(s in holder.session_data and s in reg._sessions for s in sids)
     t0 = time.monotonic()
-    for c in clients:
-        c.close()
+    close_all(clients)
     wait_for(lambda: not any(s in holder.session_data or s in reg._sessions for s in sids), timeout=30,
              what="unload to drop the closed sessions' Gradio state")
     print(f"\n[sessions] 4 closed clients: Gradio state and app sessions gone {time.monotonic() - t0:.2f} s later")
