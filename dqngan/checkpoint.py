@@ -42,7 +42,14 @@ class CheckpointError(ValueError):
 
 # ---------------------------------------------------------------------------------------------------- writing
 def save_checkpoint(trainer: Any, path: str | os.PathLike, include_replay: bool = True) -> Path:
-    """(see _save: a distributed run's ranks all call this at the same step; rank r > 0 adds its own state)"""
+    """Write the trainer's full state (`trainer.state_dict()`) to `path` atomically. Returns the path. The caller owns
+    the trainer for the duration (a running app saves through `Runner.save`, which waits for a gap between steps).
+
+    Without the replay memory (`include_replay=False`) a checkpoint is small enough to ship in a git repo or push to
+    the Hub; resuming it still works, but refills replay first, so it is not bit-exact.
+
+    In a distributed run every rank calls this at the same step: rank 0 writes the checkpoint, and each rank r > 0
+    adds its own episodes, replay and random stream as DIR.tmp/rank{r}.safetensors before rank 0 swaps it in."""
     dist = getattr(trainer, "dist", None)
     if dist is None:
         return _save(trainer, Path(path), include_replay)
@@ -56,11 +63,6 @@ def save_checkpoint(trainer: Any, path: str | os.PathLike, include_replay: bool 
 
 
 def _save(trainer: Any, path: Path, include_replay: bool = True, dist: Any = None) -> Path:
-    """Write the trainer's full state (`trainer.state_dict()`) to `path` atomically. Returns the path. The caller owns
-    the trainer for the duration (a running app saves through `Runner.save`, which waits for a gap between steps).
-
-    Without the replay memory (`include_replay=False`) a checkpoint is small enough to ship in a git repo or push to
-    the Hub; resuming it still works, but refills replay first, so it is not bit-exact."""
     tmp, old = _siblings(path)
     _discard(tmp)
     tmp.mkdir(parents=True)

@@ -42,6 +42,7 @@ class Runner:
         self._version = 0
         self._rate = 0.0
         self._published_record = -1
+        self._published_cfg: Any = None
         self._pub: dict[str, Any] = {}
         self._publish()
 
@@ -269,7 +270,9 @@ class Runner:
         """Copy what snapshots show; the history and grids only when the trainer recorded new points."""
         t = self.trainer
         pub = {"step": t.step_count, "agent_steps": t.agent_steps, "steps_per_s": self._rate, "elapsed": t.elapsed,
-               "config": t.cfg.to_dict(), "last_stats": dict(t.last_stats), "message": t.message}
+               "last_stats": dict(t.last_stats), "message": t.message}
+        if t.cfg is not self._published_cfg:  # set() replaces the config object: no dict copy on every step
+            pub["config"], self._published_cfg = t.cfg.to_dict(), t.cfg
         if t.record_version != self._published_record:
             pub["history"], pub["grids"] = t.history.to_dict(), list(t.grids)
             self._published_record = t.record_version

@@ -76,7 +76,6 @@ class Trainer:
         self.potential = Potential(self.G_ema, self.D_bar, cfg.lam_prior, cfg.beta_goal, self.reward_classifier,
                                    amp=cfg.amp, features=VIEWS[cfg.q_state], delta=cfg.delta)
         directions = compute_directions(cfg.directions, self.G_ema, cfg.n_dirs, self.gen)
-        self.potential.directions = directions
         self.env = LatentEnv(self.potential, directions, cfg.delta, cfg.horizon, cfg.n_envs, self.gen,
                              goals=cfg.beta_goal > 0)
         self.fixed_z = torch.randn(N_FIXED, cfg.z_dim, generator=self.gen, device=dev)
