@@ -1,8 +1,14 @@
-"""Classifier-FID and digit-histogram metrics on a frozen MNIST classifier (MetricNet by default).
+"""Set metrics on a frozen MNIST classifier's features: FID, KID, density and coverage; and digit-histogram metrics.
 
 Inception-FID is meaningless on MNIST, so FID here is the Frechet distance between Gaussian fits of MetricNet's
 64-d penultimate features. It has no universal scale (calibrate with the ladder in dqngan/assets/classifiers.json) and
 is biased in N: scores are only comparable at the same N, which is why FIDScorer fixes N once for reals and fakes.
+
+`Reference` scores a fake set against fixed real features in any feature space, also under resampling weights
+(bootstrap counts, one row per replicate): FID, KID (Binkowski et al. 2018: unbiased MMD^2 with the cubic polynomial
+kernel, no Gaussian assumption, unbiased in N) and density / coverage (Naeem et al. 2020: k-NN balls around the
+reals; density sees fidelity, coverage sees how much of the real manifold the fakes reach, so a method that trades
+diversity for fidelity shows up as density up, coverage down).
 """
 
 from __future__ import annotations
@@ -100,6 +106,113 @@ class FIDScorer:
         if len(fake) != self.n:
             raise ValueError(f"FID is only comparable at a fixed N: got {len(fake)} images, this scorer uses {self.n}")
         return frechet_distance(*feature_stats(self.features(fake)), self.mu, self.sigma)
+
+
+def poly_kernel(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """KID's kernel k(x, y) = (x.y / d + 1)^3 between the rows of x (N, d) and y (M, d)."""
+    return (x @ y.T / x.shape[1] + 1) ** 3
+
+
+ROWS_PER_BLOCK = 1024  # kernel and distance matrices are built this many fakes at a time: flat memory up to N = 10 000
+
+
+class Reference:
+    """Fixed real features (M, d) and every statistic of them the fake-set metrics need, computed once.
+
+    `scores(fake, counts)` evaluates FID, KID, density and coverage of the fake features (N, d) for each row of
+    `counts` (B, N): how often each fake is drawn in a resample (a bootstrap replicate; all ones = the plain set).
+    Replicate b of every method uses the same row, so differences between methods are paired on the same z."""
+
+    def __init__(self, real: torch.Tensor, k: int = 5):
+        r = torch.as_tensor(real, dtype=torch.float64)
+        self.real, self.k = r, k
+        self.mu = r.mean(0)
+        self.sigma = torch.cov(r.T)
+        w, v = torch.linalg.eigh((self.sigma + self.sigma.T) / 2)
+        self.sqrt_sigma = (v * w.clamp(min=0).sqrt()) @ v.T  # A = S_r^(1/2): tr sqrt(S_r S) = tr sqrt(A S A)
+        m, total, radii = len(r), 0.0, []
+        for lo in range(0, m, ROWS_PER_BLOCK):
+            blk = r[lo:lo + ROWS_PER_BLOCK]
+            k_blk = poly_kernel(blk, r)
+            total += float(k_blk.sum() - k_blk.diagonal(offset=lo).sum())
+            # the k-th nearest neighbour among the *other* reals (the nearest, at distance 0, is the point itself)
+            radii.append(torch.cdist(blk, r).topk(k + 1, dim=1, largest=False).values[:, k])
+        self.kid_rr = total / (m * (m - 1))  # unbiased: no i = j pairs
+        self.radii = torch.cat(radii)
+
+    def scores(self, fake: torch.Tensor, counts: torch.Tensor | None = None, fid_only: bool = False
+               ) -> dict[str, torch.Tensor]:
+        """{"fid", "kid", "density", "coverage"} (only "fid" with fid_only): (B,) float64 tensors, one value per
+        row of counts (None = the plain set, B = 1)."""
+        x = torch.as_tensor(fake, dtype=torch.float64)
+        c = torch.ones(1, len(x), dtype=torch.float64) if counts is None else counts.to(torch.float64)
+        out = {"fid": self._fid(x, c)}
+        return out if fid_only else {**out, **self._kid_density_coverage(x, c)}
+
+    def _fid(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        n = c.sum(1)
+        mu = c @ x / n[:, None]  # (B, d) weighted means
+        xc = x - x.mean(0)  # centred once: the weighted second moments below lose no precision
+        mc = mu - x.mean(0)
+        d = x.shape[1]
+        # weighted second moments of every replicate as one matrix product: counts (B, N) @ outer products (N, d*d),
+        # built ROWS_PER_BLOCK samples at a time
+        second = torch.zeros(len(c), d * d, dtype=torch.float64)
+        for lo in range(0, len(x), ROWS_PER_BLOCK):
+            xb = xc[lo:lo + ROWS_PER_BLOCK]
+            second += c[:, lo:lo + ROWS_PER_BLOCK] @ (xb.unsqueeze(2) * xb.unsqueeze(1)).reshape(len(xb), d * d)
+        second = second.view(-1, d, d)
+        cov = (second - n[:, None, None] * mc.unsqueeze(2) * mc.unsqueeze(1)) / (n[:, None, None] - 1)
+        a = self.sqrt_sigma
+        tr_covmean = torch.linalg.eigvalsh(a @ cov @ a).clamp(min=0).sqrt().sum(1)
+        fid = ((mu - self.mu) ** 2).sum(1) + self.sigma.trace() + cov.diagonal(dim1=1, dim2=2).sum(1) - 2 * tr_covmean
+        return fid
+
+    def _kid_density_coverage(self, x: torch.Tensor, c: torch.Tensor) -> dict[str, torch.Tensor]:
+        n, b = c.sum(1), len(c)
+        quad = torch.zeros(b, dtype=torch.float64)  # c^T K_xx c, accumulated one block of rows at a time
+        cross = torch.zeros(len(x), dtype=torch.float64)  # mean_j k(x_i, r_j)
+        in_balls = torch.zeros(len(x), dtype=torch.float64)  # how many real k-NN balls hold fake i (density)
+        reached = torch.zeros(len(self.real), b, dtype=torch.float64)  # fakes drawn inside each real's ball
+        drawn = (c > 0).to(torch.float64)
+        diag = torch.empty(len(x), dtype=torch.float64)
+        for lo in range(0, len(x), ROWS_PER_BLOCK):
+            blk = slice(lo, lo + ROWS_PER_BLOCK)
+            k_blk = poly_kernel(x[blk], x)
+            quad += ((c @ k_blk.T) * c[:, blk]).sum(1)
+            diag[blk] = k_blk.diagonal(offset=lo)
+            cross[blk] = poly_kernel(x[blk], self.real).mean(1)
+            inside = (torch.cdist(self.real, x[blk]) < self.radii[:, None]).to(torch.float64)  # (M, rows)
+            in_balls[blk] = inside.sum(0)
+            reached += inside @ drawn[:, blk].T
+        # unbiased in the spirit of the U-statistic: pairs of *distinct draws of distinct fakes* only, so a fake drawn
+        # twice in a replicate is not compared with itself (all ones: exactly the usual unbiased estimate)
+        same = (c ** 2) @ diag
+        kid_xx = (quad - same) / (n ** 2 - (c ** 2).sum(1))
+        kid = kid_xx + self.kid_rr - 2 * (c @ cross) / n
+        density = (c @ in_balls) / (self.k * n)
+        coverage = (reached > 0).to(torch.float64).mean(0)
+        return {"kid": kid, "density": density, "coverage": coverage}
+
+
+def kid(fake: torch.Tensor, real: torch.Tensor) -> float:
+    """Kernel Inception Distance (unbiased MMD^2, cubic polynomial kernel) between two feature sets; ~0 for samples of
+    one distribution (it can be slightly negative), > 0 when they differ."""
+    return float(Reference(real).scores(fake)["kid"][0])
+
+
+def density_coverage(fake: torch.Tensor, real: torch.Tensor, k: int = 5) -> tuple[float, float]:
+    """(density, coverage) of Naeem et al. 2020 with k nearest neighbours: both ~1 when fake ~ real."""
+    s = Reference(real, k).scores(fake)
+    return float(s["density"][0]), float(s["coverage"][0])
+
+
+def weighted_entropy(labels: torch.Tensor, counts: torch.Tensor, n_classes: int = 10) -> torch.Tensor:
+    """digit_entropy of predicted labels (N,) for each row of resampling counts (B, N): (B,) float64."""
+    onehot = F.one_hot(labels.long().cpu(), n_classes).to(torch.float64)
+    p = counts.to(torch.float64) @ onehot
+    p = p / p.sum(1, keepdim=True)
+    return -(p * p.clamp(min=1e-300).log()).sum(1) / math.log(n_classes)
 
 
 def digit_histogram(logits: torch.Tensor) -> np.ndarray:

@@ -86,7 +86,8 @@ def eval_results(path: Path, cfg: dict[str, Any], metrics: dict[str, Any], datas
                  dataset_name: str) -> list[Any]:
     """model-index entries: the training FID (metrics.json) and, when `dqngan evaluate --out evaluation.md` left its
     evaluation.json beside the checkpoint, G_ema's and the agent's FID, their paired difference (the same z, mean
-    over seeds) and the goal agent's steering success."""
+    over seeds, with its 95 % bootstrap interval in the name) and the judge's KID difference; for a goal agent, its
+    steering success and the steered set's FID instead (it refuses unconditional refinement)."""
     from huggingface_hub import EvalResult
 
     task = {"task_type": "unconditional-image-generation", "task_name": "Unconditional image generation",
@@ -102,18 +103,35 @@ def eval_results(path: Path, cfg: dict[str, Any], metrics: dict[str, Any], datas
         f"N = {cfg.get('fid_n', '?')})")
     ev = _json(path / "evaluation.json")
     rows, goal_rows = ev.get("rows") or {}, ev.get("goal_rows") or {}
-    n, seeds = (ev.get("meta") or {}).get("n"), (ev.get("meta") or {}).get("seeds")
-    where = f"N = {n}, {seeds} seeds, dqngan evaluate"
-    ema, agent = rows.get("G_ema", {}).get("fid"), rows.get("DQN agent (greedy)", {}).get("fid")
+    meta, pairs = ev.get("meta") or {}, ev.get("paired") or {}
+    seeds = meta.get("seed_list") or meta.get("seeds")
+    where = f"N = {meta.get('n')}, seeds {seeds}, dqngan evaluate"
+    goal_only = float(cfg.get("beta_goal") or 0) > 0
+    agent_row, ema_row = ("goal: DQN agent", "goal: none (G_ema)") if goal_only else ("DQN agent (greedy)", "G_ema")
+    ema, agent = (rows.get("G_ema") or {}).get("fid"), ((goal_rows if goal_only else rows).get(agent_row) or {})
+    agent = agent.get("fid")
+    label = "goal-steered (goals 0-9 evenly)" if goal_only else "agent-refined"
     if ema and agent:
         add("fid", ema["mean"], f"classifier-FID, G_ema ({where})")
-        add("fid", agent["mean"], f"classifier-FID, agent-refined ({where})")
+        add("fid", agent["mean"], f"classifier-FID, {label} ({where})")
         paired = [a - e for a, e in zip(agent["values"], ema["values"])]
-        add("fid", sum(paired) / len(paired), f"agent FID minus G_ema FID on the same z, mean over seeds ({where})")
+        add("fid", sum(paired) / len(paired), f"{label} FID minus G_ema FID on the same z, mean over seeds"
+            + _ci(pairs.get(agent_row, {}).get("fid")) + f" ({where})")
+    kid = pairs.get(agent_row, {}).get("kid")
+    if kid:
+        add("kid", 1e3 * kid["mean"], f"{label} KID minus G_ema KID on the same z, x1000, RewardNet features"
+            + _ci(kid, 1e3) + f" ({where})")
     success = goal_rows.get("goal: DQN agent", {}).get("success")
     if success:
         add("accuracy", success["mean"], f"goal steering success, judged by MetricNet ({where})")
     return out
+
+
+def _ci(iv: dict[str, Any] | None, scale: float = 1.0) -> str:
+    """", 95 % CI [lo, hi]" from an evaluation.json interval, or "" (older files have none)."""
+    if not iv or "lo" not in iv:
+        return ""
+    return f", 95 % CI [{scale * iv['lo']:.2f}, {scale * iv['hi']:.2f}]"
 
 
 def _intro(cfg: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from helpers import run_cli_batch
@@ -15,6 +16,7 @@ from dqngan.directions import action_moves
 ROOT = Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
 N = 12
+SMALL = ev.Settings(n=20, seeds=1, dprime_steps=5, grad_steps=3, bootstrap=50)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +37,7 @@ def ctx(checkpoint):
 @pytest.fixture(scope="module")
 def small_run(checkpoint):
     """One full evaluation at tiny N (1 seed, a 5-step D'), shared by the report tests."""
-    return ev.evaluate(checkpoint[0], ev.Settings(n=20, seeds=1, dprime_steps=5, grad_steps=3), progress=False)
+    return ev.evaluate(checkpoint[0], SMALL, progress=False)
 
 
 def z0(n=N, seed=0):
@@ -106,7 +108,7 @@ def test_random_walk_moves_exactly_delta_per_step(ctx):
 
 
 def test_same_start_gives_identical_rows_across_calls(checkpoint, small_run):
-    again = ev.evaluate(checkpoint[0], ev.Settings(n=20, seeds=1, dprime_steps=5, grad_steps=3), progress=False)
+    again = ev.evaluate(checkpoint[0], SMALL, progress=False)
     for name in ("G_ema", "greedy search (D̄)", "DQN agent (greedy)"):
         a, b = small_run["rows"][name][0], again["rows"][name][0]
         assert {k: v for k, v in a.items() if k != "ms"} == {k: v for k, v in b.items() if k != "ms"}, name
@@ -124,41 +126,85 @@ def test_report_has_every_row_and_column_and_the_plot(small_run, tmp_path):
     text = ev.report_markdown(summ, "python -m dqngan evaluate ...", plot.name, 1.0)
     for name in ev.ROWS:
         assert f"| {name} |" in text
-    for _, header, _ in ev.COLUMNS:
+    for _, header, _, _ in ev.COLUMNS + ev.PAIRED_COLUMNS:
         assert header in text
     assert "r.png" in text and "N = 20" in text and "reference set" in text and "hardware" in text
+    assert "reported seeds 100" in text and "bootstrap" in text and "RewardNet" in text
     assert "python -m dqngan evaluate" in text
-    checks = ev.verdict(summ)
-    assert len(checks) == 6 and {c["status"] for c in checks} <= {"PASS", "FAIL", "N/A"}
+    checks = summ["verdict"]
+    assert len(checks) == 6 and {c["status"] for c in checks} <= {"PASS", "FAIL", "INCONCLUSIVE", "N/A"}
+    # every row but the floor and G_ema itself has its paired difference to G_ema, with an interval per metric
+    assert set(summ["paired"]) == set(ev.ROWS) - {ev.FLOOR, ev.EMA}
+    fid = summ["paired"][ev.AGENT]["fid"]
+    assert fid["lo"] <= fid["hi"] and len(fid["per_seed"]) == 1
+    assert fid["mean"] == pytest.approx(small_run["rows"][ev.AGENT][0]["fid"] - small_run["rows"][ev.EMA][0]["fid"])
 
 
-def _fake(rows: dict[str, tuple[float, float, float, float]], goal: tuple[float, float] | None = None) -> dict:
-    """A summary with (fid, entropy, evals, dprime) per row, for checking the verdict arithmetic."""
-    def stat(v):
-        return {"mean": v, "std": 0.0, "values": [v]}
-
-    table = {k: {"fid": stat(f), "entropy": stat(h), "evals": stat(e), "dprime_acc": stat(d)}
-             for k, (f, h, e, d) in rows.items()}
-    goals = {"goal: DQN agent": {"success": stat(goal[0]), "fid": stat(goal[1])}} if goal else {}
-    return {"meta": {"config": {"n_dirs": 8}}, "rows": table, "goal_rows": goals}
+def test_rows_are_paired_on_the_same_resampled_z(small_run):
+    """Every row of a seed uses the same bootstrap draws: a row that moves z a little (truncation 0.9) has a far
+    narrower interval for its difference to G_ema than the same replicates would give unpaired (shuffled)."""
+    reps = small_run["reps"]
+    a, e = reps["truncation ψ=0.9"][0]["fid"], reps[ev.EMA][0]["fid"]
+    shuffled = e[np.random.default_rng(0).permutation(len(e))]
+    assert np.std(a - e) < 0.5 * np.std(a - shuffled)
 
 
-def test_verdict_arithmetic():
-    base = {"G_ema": (40, 0.99, 1, 0.6), "random walk": (39, 0.99, 1, 0.6), "truncation ψ=0.5": (45, 0.95, 1, 0.7),
-            "truncation ψ=0.7": (38, 0.97, 1, 0.6), "truncation ψ=0.9": (39, 0.98, 1, 0.6),
-            "greedy search (D̄)": (20, 0.99, 170, 0.55)}
-    good = ev.verdict(_fake({**base, "DQN agent (greedy)": (22, 0.99, 9, 0.55)}, goal=(0.93, 45)))
-    assert [c["status"] for c in good] == ["PASS"] * 6
-    bad = ev.verdict(_fake({**base, "DQN agent (greedy)": (37, 0.90, 17, 0.7)}, goal=(0.5, 49)))
-    assert [c["status"] for c in bad] == ["FAIL"] * 6
-    assert "37.00 vs 0.85 × 40.00 = 34.00" in bad[0]["detail"]
-    assert ev.verdict(_fake({**base, "DQN agent (greedy)": (22, 0.99, 9, 0.55)}))[-1]["status"] == "N/A"
+def _result(rows: dict[str, dict[str, float]], goal: dict[str, dict[str, float]] | None = None, beta: float = 0.0,
+            noise: float = 0.01, seeds: int = 2, b: int = 200) -> dict:
+    """An evaluate() result with these values on every seed and replicates scattered `noise` (relative) around
+    them, for checking the verdict's arithmetic."""
+    rng = np.random.default_rng(0)
+    table = {**rows, **(goal or {})}
+    reps = {name: [{k: v + rng.normal(0, noise * abs(v) + 1e-9, b) for k, v in vals.items()} for _ in range(seeds)]
+            for name, vals in table.items()}
+    return {"meta": {"config": {"n_dirs": 8, "beta_goal": beta}, "judge_independent": beta == 0},
+            "rows": {k: [dict(v) for _ in range(seeds)] for k, v in rows.items()},
+            "goal_rows": {k: [dict(v) for _ in range(seeds)] for k, v in (goal or {}).items()}, "reps": reps}
+
+
+def _row(fid, kid, entropy=0.99, coverage=0.9, evals=1.0, dprime=0.6, **extra):
+    return {"fid": fid, "kid": kid * 1e-3, "entropy": entropy, "coverage": coverage, "evals": evals,
+            "dprime_acc": dprime, **extra}
+
+
+BASE = {"G_ema": _row(40, 4.0), "random walk": _row(39, 3.9), "truncation ψ=0.5": _row(45, 5, entropy=0.95),
+        "truncation ψ=0.7": _row(38, 3.8, entropy=0.97), "truncation ψ=0.9": _row(39, 3.9, entropy=0.98),
+        "greedy search (D̄)": _row(20, 0.8, evals=170, dprime=0.55)}
+GOALS = {"goal: none (G_ema)": _row(40, 4.0, success=0.1)}
+
+
+def test_verdict_from_intervals_and_agreeing_metrics():
+    good = ev.verdict(_result({**BASE, ev.AGENT: _row(22, 1.0, evals=9, dprime=0.55)},
+                              {**GOALS, ev.GOAL_AGENT: _row(45, 4.5, success=0.93)}))
+    assert [c["status"] for c in good] == ["PASS"] * 6, good
+    bad = ev.verdict(_result({**BASE, ev.AGENT: _row(37, 3.9, entropy=0.9, coverage=0.8, evals=17, dprime=0.7)},
+                             {**GOALS, ev.GOAL_AGENT: _row(49, 6.0, success=0.5)}))
+    assert [c["status"] for c in bad] == ["FAIL"] * 6, bad
+    assert "FID +3.00 [" in bad[0]["detail"] and "KID×10³ +0.50 [" in bad[0]["detail"]  # agent − 0.85 × G_ema
+    # FID says yes, the independent KID says no: inconclusive, not PASS
+    split = ev.verdict(_result({**BASE, ev.AGENT: _row(22, 4.0, evals=9, dprime=0.55)}))
+    assert split[0]["status"] == "INCONCLUSIVE" and "(PASS)" in split[0]["detail"] and "(FAIL)" in split[0]["detail"]
+    assert split[-1]["status"] == "N/A"  # no goal rows
+    # both metrics agree on the point estimates, but the intervals straddle the bound
+    noisy = ev.verdict(_result({**BASE, ev.AGENT: _row(33, 3.3, evals=9, dprime=0.55)}, noise=0.3))
+    assert noisy[0]["status"] == "INCONCLUSIVE"
+
+
+def test_verdict_of_a_goal_only_agent_skips_unconditional_refinement():
+    checks = ev.verdict(_result({**BASE, ev.AGENT: _row(400, 40, evals=1, dprime=0.9)},
+                                {**GOALS, ev.GOAL_AGENT: _row(45, 4.5, success=0.93, dprime=0.605)}, beta=3.0))
+    assert [c["status"] for c in checks[:4]] == ["N/A"] * 4 and "refuses unconditional refinement" in checks[0][
+        "detail"]
+    assert checks[4]["status"] == "PASS" and "goal: DQN agent" in checks[4]["detail"]  # exploit check on steering
+    assert checks[5]["status"] == "PASS" and "not independent" in checks[5]["detail"]  # RewardNet was its reward
 
 
 BAD_ARGS = [
     (["--checkpoint", "/nonexistent/ck", "--n", "10"], 1),
     (["--n", "1"], 2),
-    (["--n", "5001"], 1),
+    (["--n", "10001"], 1),
+    (["--bootstrap", "5"], 2),
+    (["--selection-seeds", "0", "101"], 1),  # 101 is among the reported seeds 100-102
     (["--out", "report.txt"], 1),
 ]
 
@@ -169,7 +215,7 @@ def cli_runs(checkpoint, tmp_path_factory):
     the real CLI in one subprocess (see helpers.run_cli_batch): (folder, the end-to-end result, {args: result})."""
     tmp, ck = tmp_path_factory.mktemp("eval-cli"), str(checkpoint[1])
     e2e = ["evaluate", "--checkpoint", ck, "--n", "16", "--seeds", "2", "--dprime-steps", "3", "--grad-steps", "2",
-           "--out", str(tmp / "report.md"), "--json", "--no-progress"]
+           "--bootstrap", "40", "--selection-seeds", "0", "--out", str(tmp / "report.md"), "--json", "--no-progress"]
     bad = [["evaluate", *([] if "--checkpoint" in args else ["--checkpoint", ck]), *args] for args, _ in BAD_ARGS]
     first, *rest = run_cli_batch([e2e, *bad], tmp, ENV, ROOT)
     return tmp, first, dict(zip([tuple(a) for a, _ in BAD_ARGS], rest))
@@ -182,6 +228,8 @@ def test_cli_end_to_end(cli_runs, checkpoint, tmp_path):
     assert p["rc"] == 0, p["stderr"][-2000:]
     result = json.loads(p["stdout"].strip().splitlines()[-1])
     assert list(result["rows"]) == ev.ROWS and result["meta"]["n"] == 16 and result["meta"]["seeds"] == 2
+    assert result["meta"]["seed_list"] == [100, 101] and result["meta"]["selection_seeds"] == [0]
+    assert "reps" not in result and result["paired"][ev.AGENT]["kid"]["lo"] <= result["paired"][ev.AGENT]["kid"]["hi"]
     assert len(result["rows"]["G_ema"]["fid"]["values"]) == 2 and len(result["verdict"]) == 6
     assert out.is_file() and out.with_suffix(".png").is_file() and "report.png" in out.read_text()
     assert "| DQN agent (greedy) |" in p["stdout"] and "Verdict" in p["stdout"]
@@ -200,7 +248,8 @@ def test_cli_end_to_end(cli_runs, checkpoint, tmp_path):
     agent, ema = result["rows"]["DQN agent (greedy)"]["fid"], result["rows"]["G_ema"]["fid"]
     paired = sum(a - e for a, e in zip(agent["values"], ema["values"])) / 2
     assert any("agent-refined" in k and v == pytest.approx(agent["mean"], abs=1e-3) for k, v in got.items()), got
-    assert any("minus G_ema" in k and v == pytest.approx(paired, abs=1e-3) for k, v in got.items()), got
+    assert any("minus G_ema" in k and "95 % CI" in k and v == pytest.approx(paired, abs=1e-3)
+               for k, v in got.items()), got
     assert all(r.task_type == "unconditional-image-generation" and r.dataset_type == "ylecun/mnist"
                for r in card.data.eval_results)
 
