@@ -431,8 +431,9 @@ def evaluate(trainer: Any, settings: Settings, progress: bool = True) -> dict[st
         "selection_seeds": list(settings.selection_seeds), "bootstrap": settings.bootstrap,
         "settings": {**settings.__dict__, "selection_seeds": list(settings.selection_seeds)}, "best_of_m": m,
         "reference": f"{len(real_ref)} fixed {REFERENCE} digits (FIDScorer subset, seed 0), the same for every seed",
-        "metrics": "fid: Fréchet distance on MetricNet features; kid (raw MMD², the report shows ×10³), fid_r, "
-                   "density, coverage (k = 5): on RewardNet features",
+        "metrics": "fid: Fréchet distance on MetricNet features; fid_r: the same on RewardNet features; kid (MMD², "
+                   "the report shows ×10³), density, coverage (k = 5): on RewardNet features standardised by the "
+                   "reference digits' mean and std per unit",
         "judge_independent": not goal_on,
         "floor": "N other mnist5k digits (disjoint from the reference)" if FLOOR in rows else None,
         "config": {k: getattr(cfg, k, None) for k in ("z_dim", "n_dirs", "delta", "horizon", "lam_prior",
@@ -784,7 +785,7 @@ def report_markdown(summ: dict[str, Any], command: str, plot_name: str | None, s
     lines += ["## Paired differences to G_ema (same z; mean over seeds [95 % bootstrap CI])", "",
               paired_table(summ["paired"], list(summ["rows"]), PAIRED_COLUMNS), ""]
     if summ["goal_rows"]:
-        lines += ["Goal rows, against G_ema's samples from the same z (success in percentage points ×0.01):", "",
+        lines += ["Goal rows, against G_ema's samples from the same z (Δsuccess as a fraction of the N samples):", "",
                   paired_table(summ["paired"], list(summ["goal_rows"]),
                                [("success", "Δsuccess", 3, 1.0), *PAIRED_COLUMNS]), ""]
     if plot_name:
@@ -819,7 +820,9 @@ def report_markdown(summ: dict[str, Any], command: str, plot_name: str | None, s
               "- **FID** is classifier-FID on MetricNet's 64-d features, **KID** (Bińkowski et al. 2018) the unbiased "
               "squared MMD with the cubic polynomial kernel, **density / coverage** (Naeem et al. 2020, k = 5) the "
               "mean number of real k-NN balls holding a sample (÷ k; fidelity) and the share of real balls holding "
-              "any sample (diversity); the last three on RewardNet's 64-d features. FID and density/coverage depend "
+              "any sample (diversity); the last three on RewardNet's 64-d features, each unit standardised by the "
+              "reference digits' mean and std (raw units reach ~10 and would dominate the kernel and the balls). "
+              "FID and density/coverage depend "
               "on N: compare rows, not other reports at another N.",
               "- **intervals**: replicate b of a seed resamples the N indices once for every row (paired on z; D′'s "
               "held-out halves likewise); the pooled replicate is the mean over seeds; basic bootstrap interval. "

@@ -6,9 +6,9 @@ is biased in N: scores are only comparable at the same N, which is why FIDScorer
 
 `Reference` scores a fake set against fixed real features in any feature space, also under resampling weights
 (bootstrap counts, one row per replicate): FID, KID (Binkowski et al. 2018: unbiased MMD^2 with the cubic polynomial
-kernel, no Gaussian assumption, unbiased in N) and density / coverage (Naeem et al. 2020: k-NN balls around the
-reals; density sees fidelity, coverage sees how much of the real manifold the fakes reach, so a method that trades
-diversity for fidelity shows up as density up, coverage down).
+kernel, no Gaussian assumption, unbiased in N; here on features standardised by the reals) and density / coverage
+(Naeem et al. 2020: k-NN balls around the reals; density sees fidelity, coverage sees how much of the real manifold
+the fakes reach, so a method that trades diversity for fidelity shows up as density kept or up, coverage down).
 """
 
 from __future__ import annotations
@@ -124,12 +124,17 @@ class Reference:
     Replicate b of every method uses the same row, so differences between methods are paired on the same z."""
 
     def __init__(self, real: torch.Tensor, k: int = 5):
-        r = torch.as_tensor(real, dtype=torch.float64)
-        self.real, self.k = r, k
-        self.mu = r.mean(0)
-        self.sigma = torch.cov(r.T)
+        raw = torch.as_tensor(real, dtype=torch.float64)
+        self.k = k
+        self.mu = raw.mean(0)
+        self.sigma = torch.cov(raw.T)
         w, v = torch.linalg.eigh((self.sigma + self.sigma.T) / 2)
         self.sqrt_sigma = (v * w.clamp(min=0).sqrt()) @ v.T  # A = S_r^(1/2): tr sqrt(S_r S) = tr sqrt(A S A)
+        # KID, density and coverage work on features standardised by the reals' mean and std per unit: raw
+        # classifier features reach ~10, and a few large units would dominate the cubic kernel and the k-NN balls
+        # (KID then swung by thousands of times its own size between near-identical sets)
+        self.scale = raw.std(0).clamp(min=1e-6)
+        r = self.real = self.standardise(raw)
         m, total, radii = len(r), 0.0, []
         for lo in range(0, m, ROWS_PER_BLOCK):
             blk = r[lo:lo + ROWS_PER_BLOCK]
@@ -168,7 +173,11 @@ class Reference:
         fid = ((mu - self.mu) ** 2).sum(1) + self.sigma.trace() + cov.diagonal(dim1=1, dim2=2).sum(1) - 2 * tr_covmean
         return fid
 
+    def standardise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mu) / self.scale
+
     def _kid_density_coverage(self, x: torch.Tensor, c: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = self.standardise(x)
         n, b = c.sum(1), len(c)
         quad = torch.zeros(b, dtype=torch.float64)  # c^T K_xx c, accumulated one block of rows at a time
         cross = torch.zeros(len(x), dtype=torch.float64)  # mean_j k(x_i, r_j)

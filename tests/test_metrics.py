@@ -136,8 +136,10 @@ def test_reference_fid_equals_frechet_distance_and_resampling_equals_duplicating
 
 
 def test_kid_is_the_unbiased_mmd_near_zero_for_one_distribution_and_grows_with_a_shift():
-    x, y = gauss(300, seed=4), gauss(300, seed=5)
-    kxx, kyy, kxy = poly_kernel(x, x), poly_kernel(y, y), poly_kernel(x, y)
+    x, y = gauss(300, seed=4), gauss(300, seed=5) * 3 + 1
+    x = x * 3 + 1  # on the reals' standardised scale, as Reference computes it
+    xs, ys = (x - y.mean(0)) / y.std(0), (y - y.mean(0)) / y.std(0)
+    kxx, kyy, kxy = poly_kernel(xs, xs), poly_kernel(ys, ys), poly_kernel(xs, ys)
     n = len(x)
     by_hand = ((kxx.sum() - kxx.trace()) + (kyy.sum() - kyy.trace())) / (n * (n - 1)) - 2 * kxy.mean()
     assert kid(x, y) == pytest.approx(float(by_hand), rel=1e-9)
