@@ -378,16 +378,15 @@ class Server:
             d["gradio_sessions"] = len(holder.session_data)
         run = self.run
         if run is not None:
-            tr = run.runner
-            with tr._hist_lock:
+            with run.runner.model_access() as tr:  # between two training steps
                 series = {k: len(s.steps) for k, s in tr.history.series.items()}
                 d["grids"] = len(tr.grids)
+                d["history_len_cap"] = tr.history.maxlen
+                d["replay"] = len(tr.replay)
+                d["replay_capacity"] = tr.replay.capacity
             d["history_max_len"] = max(series.values(), default=0)
             d["history_series"] = len(series)
             d["history_points"] = sum(series.values())
-            d["history_len_cap"] = tr.history.maxlen
-            d["replay"] = len(tr.replay)
-            d["replay_capacity"] = tr.replay.capacity
             d["render_cache"] = len(run._memo)
         return d
 

@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -105,15 +106,24 @@ ALT = {"sample-grid": "64 digits drawn from the same fixed noise: raw samples on
        "interp-image": "interpolation between two seeds: raw on top, agent-refined below",
        "draw-frames": "your drawing, its projection into the latent space, then the agent's moves"}
 
+SWITCH_INTERVAL = 0.0005  # seconds; see configure_threads
+
 
 def configure_threads() -> None:
     """One intra-op thread on CPU: the trainer thread and Gradio's worker threads otherwise oversubscribe OpenMP on
-    small machines, and everything stalls (50x slower steps on 2 cores). DQNGAN_THREADS overrides."""
+    small machines, and everything stalls (50x slower steps on 2 cores). DQNGAN_THREADS overrides.
+
+    A short GIL switch interval: torch releases the GIL inside every op, and when an op returns while a request
+    handler runs Python, the trainer waits up to the interval (CPython's default 5 ms) to get it back, hundreds of
+    times per step. With many viewers polling, those waits slow training more than the handlers' CPU does
+    (measured side by side: bench/gil_switch.py).
+    DQNGAN_SWITCH_INTERVAL (seconds) overrides."""
     n = os.environ.get("DQNGAN_THREADS")
     if n:
         torch.set_num_threads(max(1, int(n)))
     elif not torch.cuda.is_available():
         torch.set_num_threads(1)
+    sys.setswitchinterval(float(os.environ.get("DQNGAN_SWITCH_INTERVAL", SWITCH_INTERVAL)))
 
 
 def forget_gradio_session(demo: gr.Blocks, sid: str) -> None:
