@@ -32,6 +32,7 @@ class Parser(argparse.ArgumentParser):
 
 
 POSITIVE = finite_float(positive=True)
+DECIDE_EVERY = 10  # steps between the ranks' joint stop/save decisions (each one is an all-reduce)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,7 +153,7 @@ def _train(a: argparse.Namespace, dist: Any, device: Any) -> int:
         trainer = Trainer(cfg, device=device, data=load_dataset(cfg.dataset), dist=dist)
 
     start_step, t0 = trainer.step_count, time.monotonic()
-    last_save, shown = [time.monotonic()], [-1]
+    last_save, shown, decided = [time.monotonic()], [-1], [start_step // DECIDE_EVERY]
     total = a.steps if a.steps else (int(a.seconds) if a.seconds else None)
     bar = tqdm(total=total, unit="step" if a.steps else "s", disable=a.no_progress or not main_rank,
                dynamic_ncols=True, desc="train", file=sys.stderr)
@@ -174,6 +175,10 @@ def _train(a: argparse.Namespace, dist: Any, device: Any) -> int:
         time_up = a.seconds is not None and time.monotonic() - t0 >= a.seconds
         save_due = time.monotonic() - last_save[0] >= a.save_every
         if dist is not None:  # rank 0's clock and any rank's Ctrl-C decide for all: the ranks stay in step
+            block = tr.step_count // DECIDE_EVERY  # every rank is at the same step: all skip or all decide
+            if block == decided[0]:
+                return
+            decided[0] = block
             time_up, save_due = dist.any_of([main_rank and time_up or stop.hit, main_rank and save_due], tr.device)
         if save_due:
             save_checkpoint(tr, out)
