@@ -59,13 +59,14 @@ def test_pooling_seeds_averages_and_narrows():
     assert one.lo == pytest.approx(1 - 1.96 * 0.1, abs=0.02) and one.hi == pytest.approx(1 + 1.96 * 0.1, abs=0.02)
 
 
-def test_basic_interval_removes_the_bias_the_bootstrap_sees():
-    # replicates centred 0.5 above the estimate say the estimator itself reads ~0.5 high (as FID does at finite N):
-    # the basic interval 2 theta - q is centred 0.5 *below* the estimate; a percentile interval would sit above it
+def test_interval_is_centred_on_the_estimate_and_keeps_the_skew():
+    # replicates centred 0.5 above the estimate (as a resample's coverage sits below, FID above): that shift belongs
+    # to the resampling, so the interval stays around the estimate; the spread and the skew come from the replicates
     rng = np.random.default_rng(1)
     iv = pooled([1.0], [1.5 + rng.normal(0, 0.1, 4000)])
-    assert iv.lo < 0.5 < iv.hi and iv.hi < 1.0
-    assert (iv.hi - iv.lo) == pytest.approx(2 * 1.96 * 0.1, rel=0.1)
+    assert iv.lo < 1.0 < iv.hi and (iv.hi - iv.lo) == pytest.approx(2 * 1.96 * 0.1, rel=0.1)
+    skewed = pooled([0.0], [rng.exponential(1.0, 20000)])  # a long right tail: reflected, the long side is below
+    assert -skewed.lo > 2 * skewed.hi
 
 
 def test_statistic_pairs_rows_within_a_seed():
