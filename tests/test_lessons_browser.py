@@ -5,6 +5,7 @@ clicks answer while a run trains, and a share link reproduces the set-up.
 Asserts on what the page shows (status text, Plotly traces, image sources, knob values), not on server internals.
 """
 
+import re
 import statistics
 import time
 from pathlib import Path
@@ -46,13 +47,26 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def page(browser):
+@pytest.fixture(scope="module")
+def context(browser):
+    """One browser context for every lesson test: its HTTP cache keeps the app's big JS chunks (Plotly alone is 4.6 MB)
+    after the first page load, as for a teacher's browser; every test still opens a tab (a session) of its own."""
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = ctx.new_page()
+    yield ctx
+    ctx.close()
+
+
+def new_tab(context):
+    pg = context.new_page()
     pg.set_default_timeout(TIMEOUT)
+    return pg
+
+
+@pytest.fixture
+def page(context):
+    pg = new_tab(context)
     yield pg
-    ctx.close()  # the tab closes: the app stops its run (unload)
+    pg.close()  # the tab closes: the app stops its run (unload)
 
 
 def wait_js(pg, expr, arg=None, timeout=TIMEOUT):
@@ -67,6 +81,19 @@ def open_page(pg, url):
     pg.goto(url)
     pg.wait_for_selector("#train-btn")
     wait_js(pg, f"() => ({STATUS})().includes('step')")
+
+
+# Every caption the slow-motion narration shows, in order, with the diagram nodes lit when it appeared (a
+# MutationObserver: it sees each sub-step however busy the machine is).
+RECORD_NARRATION = """() => {
+  window.__captions = [];
+  new MutationObserver(() => {
+    const c = document.querySelector('#narration-caption'), text = c ? c.textContent : '';
+    const last = window.__captions[window.__captions.length - 1];
+    if (text && (!last || last.text !== text)) window.__captions.push({text, active:
+      [...document.querySelectorAll('#diagram .node.active')].map(n => n.id).join(',')});
+  }).observe(document.body, {childList: true, subtree: true, characterData: true});
+}"""
 
 
 def grid_changes(pg, n, timeout):
@@ -167,7 +194,7 @@ def test_lesson_3_steers_towards_the_preselected_goal(page, app_url):
     assert agent[-1] > agent[0], agent  # Φ (with the goal's class term) rises along the agent's moves
 
 
-def test_share_link_reproduces_lesson_and_changed_knobs(page, app_url, browser):
+def test_share_link_reproduces_lesson_and_changed_knobs(page, app_url, context):
     pg = page
     open_page(pg, app_url + "?lesson=1")
     status_has(pg, "lesson 1 ready")
@@ -179,9 +206,8 @@ def test_share_link_reproduces_lesson_and_changed_knobs(page, app_url, browser):
     wait_js(pg, "() => document.querySelector('#share-query textarea, #share-query input').value.includes('lr_d')")
     link = pg.input_value("#share-query textarea, #share-query input")
     assert "lesson=1" in link and "seed=0" in link and "lr_d=0.005" in link
-    other = browser.new_page(viewport={"width": 1280, "height": 900})
+    other = new_tab(context)
     try:
-        other.set_default_timeout(TIMEOUT)
         open_page(other, link)
         status_has(other, "lesson 1 ready")
         assert other.input_value("#knob-lr_d input[type=number]") == "0.005"
@@ -190,9 +216,8 @@ def test_share_link_reproduces_lesson_and_changed_knobs(page, app_url, browser):
     # the students' link: a page that follows the run training here, read-only, once it starts
     students = pg.input_value("#students-link textarea, #students-link input")
     assert students.endswith("?watch=1")
-    student = browser.new_page(viewport={"width": 1280, "height": 900})
+    student = new_tab(context)
     try:
-        student.set_default_timeout(TIMEOUT)
         open_page(student, students)
         status_has(student, "nobody is training yet")
         pg.click("#train-btn")
@@ -252,18 +277,23 @@ def test_slow_motion_step_narrates_the_diagram_and_speed_says_what_it_does(page,
     pg = page
     open_page(pg, app_url + "?preset=tiny")
     caption = "() => document.querySelector('#narration-caption').textContent"
+    # the page records every caption the narration shows, with the nodes lit at that moment (read below: no race
+    # with a busy machine moving on to the next sub-step between two round trips)
+    pg.evaluate(RECORD_NARRATION)
     pg.click("#slowmo-btn")
     status_has(pg, "slow motion: one joint step")
-    active = "[...document.querySelectorAll('#diagram .node.active')].map(n => n.id).join(',')"
-    wait_js(pg, f"() => ({caption})().startsWith('1 / 8') && {active} === 'node-z,node-g,node-fake'")
-    # about a second per sub-step; the caption carries that step's own values (checked in the page: a busy machine
-    # may move on to sub-step 3 between two round trips)
-    wait_js(pg, f"() => {{ const c = ({caption})(); return c.startsWith('2 / 8') && /D\\(x\\) = -?[0-9]/.test(c); }}",
-            timeout=5_000)
+    shown = "(i) => window.__captions.find(c => c.text.startsWith(i + ' / 8'))"
+    wait_js(pg, f"() => ({shown})(1)")
+    # about a second per sub-step; the caption carries that step's own values
+    wait_js(pg, f"() => ({shown})(2)", timeout=5_000)
+    first, second = pg.evaluate(f"() => [({shown})(1), ({shown})(2)]")
+    assert first["active"] == "node-z,node-g,node-fake", first
+    assert re.search(r"D\(x\) = -?[0-9]", second["text"]), second
     pg.click("#narr-pause")
-    frozen = pg.evaluate(caption)
-    time.sleep(2.5)
-    assert pg.evaluate(caption) == frozen  # paused
+    wait_js(pg, "() => window.__narr && window.__narr.paused")
+    frozen, n_shown = pg.evaluate(f"() => [({caption})(), window.__captions.length]")
+    time.sleep(1.5)  # longer than the 1.1 s between sub-steps
+    assert pg.evaluate(f"() => [({caption})(), window.__captions.length]") == [frozen, n_shown]  # paused
     pg.click("#status")
     pg.keyboard.press("n")  # the keyboard advances one sub-step
     wait_js(pg, f"(f) => ({caption})() !== f", arg=frozen, timeout=5_000)
