@@ -30,18 +30,24 @@ def test_pip_install_gives_a_working_dqngan_command(tmp_path, ckpt):
     where = subprocess.run([sys.executable, "-c", "import dqngan; print(dqngan.__file__)"], cwd=work, env=env,
                            capture_output=True, text=True, check=True).stdout.strip()
     assert where.startswith(str(site)), where
-    # the `dqngan` command itself; training reads the embedded digits from the installed package data
-    p = subprocess.run([str(site / "bin" / "dqngan"), "train", "--out", "run", "--steps", "2", "--preset", "tiny",
-                        "--device", "cpu", "--no-progress"], cwd=work, env=env, capture_output=True, text=True,
-                       timeout=300)
-    assert p.returncode == 0, p.stderr
+    # the `dqngan` command itself; training reads the embedded digits from the installed package data. It runs beside
+    # the other commands' process (2 cores: each start-up imports torch), which writes other files.
+    p = subprocess.Popen([str(site / "bin" / "dqngan"), "train", "--out", "run", "--steps", "2", "--preset", "tiny",
+                          "--device", "cpu", "--no-progress"], cwd=work, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        # the installed copy's other commands, in one process (helpers.run_cli_batch; same cwd and PYTHONPATH as
+        # `where`)
+        helped, sampled, refused = run_cli_batch([
+            ["--help"],
+            ["sample", "--checkpoint", str(ckpt), "--n", "4", "--out", "s.npy", "--device", "cpu"],
+            ["sample", "--checkpoint", "no-such-dir", "--out", "x.npy"],
+        ], tmp_path, env, work)
+        _, err = p.communicate(timeout=300)
+    finally:
+        p.kill()
+    assert p.returncode == 0, err
     assert (site / "dqngan" / "assets" / "mnist5k.npz").is_file() and (work / "run" / "manifest.json").is_file()
-    # the installed copy's other commands, in one process (helpers.run_cli_batch; same cwd and PYTHONPATH as `where`)
-    helped, sampled, refused = run_cli_batch([
-        ["--help"],
-        ["sample", "--checkpoint", str(ckpt), "--n", "4", "--out", "s.npy", "--device", "cpu"],
-        ["sample", "--checkpoint", "no-such-dir", "--out", "x.npy"],
-    ], tmp_path, env, work)
     for r in (helped, sampled, refused):
         assert r["crash"] is None, r["crash"]
     assert helped["rc"] == 0 and "train" in helped["stdout"] and "sample" in helped["stdout"], helped["stderr"]

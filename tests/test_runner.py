@@ -38,16 +38,22 @@ def test_thread_start_pause_resume_step_stop(make_runner):
     assert snap["status"] == "stopped" and snap["config"]["lr_g"] == 1e-4 and snap["step"] == r.step_count
 
 
-def test_snapshot_history_is_bounded_and_spans_the_run(make_runner):
+def test_snapshot_history_is_bounded_and_spans_the_run(make_runner, monkeypatch):
+    from dqngan import trainer
+
+    # The grid timeline's bound made small (120 -> 8), so that 40 steps overflow it and the 16-point history several
+    # times (a grid every step is most of this test's time: 200 steps took ~20 s on 2 cores just to reach 121 grids).
+    monkeypatch.setattr(trainer, "MAX_GRIDS", 8)
     r = make_runner(history_len=16, log_every=1, grid_every=1)
-    r.step(200)
+    r.step(40)
     assert r.wait(120)
     snap = r.snapshot()
     for name, series in snap["history"].items():
         assert len(series["step"]) <= 16, name
     d = snap["history"]["d_loss"]["step"]
-    assert d[0] <= 16 and d[-1] >= 180  # thinned, not truncated
-    assert len(snap["grids"]) <= 121 and snap["grids"][-1][0] == 200
+    assert d[0] <= 4 and d[-1] >= 36  # thinned, not truncated
+    grids = [g[0] for g in snap["grids"]]
+    assert len(grids) <= 9 and grids[0] <= 4 and grids[-1] == 40, grids  # thinned, the newest kept
     v = snap["version"]
     r.step(1)
     assert r.wait(30) and r.snapshot()["version"] > v
