@@ -36,6 +36,11 @@ body.present #classroom { position: fixed; left: 0; top: 0; bottom: 0; width: 26
 body.present .gradio-container { margin-left: 26vw !important; max-width: 74vw !important; padding-top: 0 !important; }
 body.present .readout { padding: 1px 4px; }
 body.present .readout-value { font-size: 1.5em; }
+/* One line for the step-mode buttons and the speed (stacked, they pushed the sample grid below the fold). */
+#part-buttons { align-items: center; }
+#speed .wrap { flex-wrap: nowrap; }
+body.present #speed [data-testid="block-info"] { display: none; }
+body.present #speed { padding: 4px 8px; }
 /* Teacher mode (?hide=knobs,models,...): the parts a teacher hides from a class (lessons.HIDEABLE). */
 body.hide-knobs #knob-col, body.hide-explain .explain, body.hide-intro #app-intro, body.hide-classroom #classroom,
 body.hide-explore #tab-explore-button, body.hide-draw #tab-draw-button, body.hide-models #tab-models-button,
@@ -72,10 +77,13 @@ JS = """
   }
   // Keyboard shortcuts (listed in the Classroom panel): space = Train / Pause, right arrow = Step, R = Reset,
   // D / G / A = step D, G or the agent alone.
-  // Not while typing into a field, and never with a modifier key (browser shortcuts stay the browser's).
+  // Not while typing into a field, and never with a modifier key (browser shortcuts stay the browser's). A focused
+  // button keeps its own keys, except the training buttons: after a mouse click on Train, space must pause (the
+  // browser would press the focused Train button again).
   document.addEventListener('keydown', (ev) => {
     const t = ev.target;
-    if (ev.ctrlKey || ev.metaKey || ev.altKey || (t && (t.isContentEditable ||
+    const control = t && t.tagName === 'BUTTON' && t.closest('#train-buttons, #part-buttons');
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || (t && !control && (t.isContentEditable ||
         ['INPUT', 'TEXTAREA', 'SELECT', 'BUTTON'].includes(t.tagName)))) return;
     const click = (id) => { const b = document.querySelector(id); if (b && b.offsetParent !== null) b.click(); };
     const status = (document.querySelector('#status') || {innerText: ''}).innerText;

@@ -266,7 +266,7 @@ def build(ctx: AppContext) -> TrainTab:
         step_g = gr.Button("Step G", size="sm", elem_id="step-g-btn", scale=0, min_width=110)
         step_a = gr.Button("Step agent", size="sm", elem_id="step-agent-btn", scale=0, min_width=130)
         gr.Markdown(PARTS_HELP, elem_classes=["chart-text"])
-        speed = gr.Radio(list(SPEEDS), value="normal", label="speed", elem_id="speed", scale=0, min_width=260)
+        speed = gr.Radio(list(SPEEDS), value="normal", label="speed", elem_id="speed", scale=0, min_width=300)
     with gr.Row(visible=False, elem_id="reset-confirm") as confirm_row:
         confirm_md = gr.Markdown("", elem_id="reset-confirm-text")
         confirm_btn = gr.Button("Yes, reset", variant="stop", elem_id="reset-yes", scale=0, min_width=140)
