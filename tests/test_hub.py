@@ -288,13 +288,22 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def test_cli_push_pull_whoami_and_errors(hub, ckpt, tmp_path):
-    # the commands sharing an environment run in one subprocess (helpers.run_cli_batch: one interpreter start-up)
-    r, r2, r3, bad = run_cli_batch([
-        ["push", "--checkpoint", str(ckpt), "--repo-id", "alice/cli-model", "--message", "from the CLI"],
-        ["pull", "--repo-id", "alice/cli-model", "--out", str(tmp_path / "pulled")],
-        ["whoami"],
-        ["pull", "--repo-id", "not/a/repo", "--out", str(tmp_path / "x")],
-    ], tmp_path, _env(), ROOT)
+    # a bad token in the environment: a process of its own (the real `python -m dqngan` command), started first so
+    # that its start-up overlaps the batch's on the second core
+    gone = subprocess.Popen([sys.executable, "-m", "dqngan", "pull", "--repo-id", "alice/nothing-here", "--out",
+                             str(tmp_path / "y")], cwd=ROOT, env=_env(HF_TOKEN="hf_bad"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        # the commands sharing an environment run in one subprocess (helpers.run_cli_batch: one interpreter start-up)
+        r, r2, r3, bad = run_cli_batch([
+            ["push", "--checkpoint", str(ckpt), "--repo-id", "alice/cli-model", "--message", "from the CLI"],
+            ["pull", "--repo-id", "alice/cli-model", "--out", str(tmp_path / "pulled")],
+            ["whoami"],
+            ["pull", "--repo-id", "not/a/repo", "--out", str(tmp_path / "x")],
+        ], tmp_path, _env(), ROOT)
+        _, gone_err = gone.communicate(timeout=120)
+    finally:
+        gone.kill()
     for done in (r, r2, r3, bad):
         assert done["crash"] is None, done["crash"]
     assert r["rc"] == 0, r["stderr"]
@@ -308,12 +317,8 @@ def test_cli_push_pull_whoami_and_errors(hub, ckpt, tmp_path):
 
     assert bad["rc"] != 0 and bad["stderr"].count("\n") == 1 and "Traceback" not in bad["stderr"]
     assert "invalid repo id" in bad["stderr"]
-    # a bad token in the environment: a process of its own (the real `python -m dqngan` command)
-    gone = subprocess.run([sys.executable, "-m", "dqngan", "pull", "--repo-id", "alice/nothing-here", "--out",
-                           str(tmp_path / "y")], cwd=ROOT, env=_env(HF_TOKEN="hf_bad"), capture_output=True,
-                          text=True, timeout=120)
-    assert gone.returncode == 1 and gone.stderr.count("\n") == 1 and "401" in gone.stderr
-    assert "hf_bad" not in gone.stderr
+    assert gone.returncode == 1 and gone_err.count("\n") == 1 and "401" in gone_err
+    assert "hf_bad" not in gone_err
 
 
 # ---------------------------------------------------------------------------------------------------- datasets
