@@ -261,3 +261,20 @@ def test_cli_bad_arguments_fail_with_one_line(cli_runs, args, code):
     assert r["rc"] == code, r["stderr"]
     lines = r["stderr"].strip().splitlines()
     assert len(lines) == 1 and "error" in lines[0], r["stderr"]
+
+
+@pytest.mark.parametrize("name", ["mnist", "mnist-goals"])
+def test_shipped_reports_are_on_seeds_disjoint_from_the_selection_seeds(name):
+    """Selection hygiene of the shipped evaluations: the z-sets the snapshot was chosen on are declared, recorded in
+    COMMANDS.md and not among the reported ones; every verdict line comes with paired intervals."""
+    folder = ROOT / "checkpoints" / name
+    report = json.loads((folder / "evaluation.json").read_text())
+    meta = report["meta"]
+    assert meta["selection_seeds"] and not set(meta["seed_list"]) & set(meta["selection_seeds"])
+    assert meta["n"] >= 2000 and len(meta["seed_list"]) >= 3 and meta["bootstrap"] >= 1000
+    commands = (folder / "COMMANDS.md").read_text()
+    assert "--selection-seeds " + " ".join(map(str, meta["selection_seeds"])) in commands
+    assert f"--seed-offset {meta['seed_list'][0]}" in commands
+    assert {c["status"] for c in report["verdict"]} <= {"PASS", "FAIL", "INCONCLUSIVE", "N/A"}
+    agent = ev.GOAL_AGENT if name == "mnist-goals" else ev.AGENT
+    assert {"fid", "kid", "coverage"} <= set(report["paired"][agent])
