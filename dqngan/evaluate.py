@@ -305,8 +305,10 @@ class Draws:
     fake: torch.Tensor
 
     @classmethod
-    def make(cls, n: int, b: int, seed: int) -> Draws:
-        n_test = n - max(1, n // 2) if n > 1 else n
+    def make(cls, n: int, b: int, seed: int, n_real: int | None = None) -> Draws:
+        """n samples; D' pairs min(n, n_real) of them with as many reals (above 5 000 samples the reals run out)."""
+        pairs = n if n_real is None else min(n, n_real)
+        n_test = pairs - max(1, pairs // 2) if pairs > 1 else pairs
         parts = [resample_counts(size, b, 7_919 * (seed + 1) + i) for i, size in enumerate((n, n_test, n_test))]
         return cls(*(torch.cat([torch.ones(1, p.shape[1], dtype=torch.float64), p]) for p in parts))
 
@@ -420,7 +422,7 @@ def evaluate(trainer: Any, settings: Settings, progress: bool = True) -> dict[st
         bar.update(1)
 
     for seed in settings.seed_list():
-        draws = Draws.make(settings.n, settings.bootstrap, seed)
+        draws = Draws.make(settings.n, settings.bootstrap, seed, n_real=len(real_ref))
         r, g, rp = _one_seed(trainer, ctx, scorer, data.images, rest_idx, settings, m, seed, draws, goal_on, tick)
         for table, part in ((rows, r), (goal_rows, g), (reps, rp)):
             for name, values in part.items():

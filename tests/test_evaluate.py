@@ -149,6 +149,19 @@ def test_rows_are_paired_on_the_same_resampled_z(small_run):
     assert np.std(a - e) < 0.5 * np.std(a - shuffled)
 
 
+def test_dprime_draws_match_its_held_out_halves_when_reals_run_out():
+    """Above the 5 000 reference digits D' pairs only as many samples as there are reals: the resample rows for its
+    held-out halves must have that size (this broke --n 10 000 once)."""
+    real, fake = torch.randint(0, 256, (7, 28, 28), dtype=torch.uint8), torch.randint(0, 256, (12, 28, 28),
+                                                                                         dtype=torch.uint8)
+    right_r, right_f = ev.two_sample_test(real, fake, seed=0, steps=2, batch=4)
+    draws = ev.Draws.make(12, 5, seed=0, n_real=7)
+    assert draws.samples.shape == (6, 12) and draws.real.shape == (6, len(right_r)) == draws.fake.shape
+    assert len(right_r) == len(right_f) == 4
+    acc = (draws.real @ right_r + draws.fake @ right_f) / (2 * len(right_r))
+    assert float(acc[0]) == pytest.approx(ev.two_sample_accuracy(real, fake, seed=0, steps=2, batch=4))
+
+
 def _result(rows: dict[str, dict[str, float]], goal: dict[str, dict[str, float]] | None = None, beta: float = 0.0,
             noise: float = 0.01, seeds: int = 2, b: int = 200) -> dict:
     """An evaluate() result with these values on every seed and replicates scattered `noise` (relative) around
