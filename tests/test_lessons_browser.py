@@ -57,7 +57,11 @@ def context(browser):
 
 
 def new_tab(context):
-    pg = context.new_page()
+    """A tab in `context`; given the browser, a tab in a fresh context of its own. Tabs that are open together live in
+    separate contexts: Chromium gives a context 6 connections per host, and each app tab holds long-lived streams
+    (with three tabs in one, the share-link test took 71-106 s instead of 37-39 s, most likely waiting for one)."""
+    pg = context.new_page(viewport={"width": 1280, "height": 900}) if hasattr(context, "new_context") \
+        else context.new_page()
     pg.set_default_timeout(TIMEOUT)
     return pg
 
@@ -194,7 +198,7 @@ def test_lesson_3_steers_towards_the_preselected_goal(page, app_url):
     assert agent[-1] > agent[0], agent  # Φ (with the goal's class term) rises along the agent's moves
 
 
-def test_share_link_reproduces_lesson_and_changed_knobs(page, app_url, context):
+def test_share_link_reproduces_lesson_and_changed_knobs(page, app_url, browser):
     pg = page
     open_page(pg, app_url + "?lesson=1")
     status_has(pg, "lesson 1 ready")
@@ -206,7 +210,7 @@ def test_share_link_reproduces_lesson_and_changed_knobs(page, app_url, context):
     wait_js(pg, "() => document.querySelector('#share-query textarea, #share-query input').value.includes('lr_d')")
     link = pg.input_value("#share-query textarea, #share-query input")
     assert "lesson=1" in link and "seed=0" in link and "lr_d=0.005" in link
-    other = new_tab(context)
+    other = new_tab(browser)  # a context of its own (see new_tab)
     try:
         open_page(other, link)
         status_has(other, "lesson 1 ready")
@@ -216,7 +220,7 @@ def test_share_link_reproduces_lesson_and_changed_knobs(page, app_url, context):
     # the students' link: a page that follows the run training here, read-only, once it starts
     students = pg.input_value("#students-link textarea, #students-link input")
     assert students.endswith("?watch=1")
-    student = new_tab(context)
+    student = new_tab(browser)  # a context of its own (see new_tab)
     try:
         open_page(student, students)
         status_has(student, "nobody is training yet")
