@@ -133,6 +133,9 @@ def test_rollout_beside_a_random_walk_from_the_same_start(client, warned):
 def test_goal_only_agent_refuses_without_a_goal_and_works_with_one(client, goal_run, warned, tmp_path):
     out = client.predict(3, "none", api_name="/explore_seed")
     assert REFUSAL in out[2].replace("**", "").lower()  # said up front, before any click
+    # ...and the agent buttons are off until a goal is picked (what the page runs on a goal change and tab open)
+    assert [b.get("interactive") for b in client.predict("none", api_name="/explore_buttons")] == [False, False]
+    assert [b.get("interactive") for b in client.predict("3", api_name="/explore_buttons")] == [True, True]
     assert all(is_skip(o) for o in client.predict(3, "none", *SLIDERS, api_name="/agent_step"))
     job = client.submit(3, "none", *SLIDERS, api_name="/agent_rollout")
     job.result(timeout=30)

@@ -162,7 +162,9 @@ def test_lesson_1_shows_a_fresh_gan_learning(page, app_url):
             lat.append(time.monotonic() - t0)
     mounts = pg.evaluate("() => window.__mounts")
     print(f"click to status: p50 {statistics.median(lat):.2f} s, max {max(lat):.2f} s; loss chart mounts {mounts}")
-    assert statistics.median(lat) < 2.0 and max(lat) < 6.0, lat  # generous: CI shares 2 cores with training
+    # generous (CI shares 2 cores with training; bench/click_latency.py measures it): the bug this guards showed
+    # clicks 10-14 s late
+    assert statistics.median(lat) < 4.0 and max(lat) < 8.0, lat
     assert mounts <= 12, mounts  # ~20 s of a 1-second poll: at most every 3 s while running, plus the pauses
 
 
@@ -243,6 +245,10 @@ def test_teacher_mode_hides_parts_and_keyboard_drives_training(page, app, app_ur
     assert "space" in pg.inner_text("#keys-help")
     pg.click("#status")  # focus on the page, not on a field
     pg.keyboard.press(" ")
+    status_has(pg, "running")
+    pg.keyboard.press(" ")
+    status_has(pg, "paused")
+    pg.click("#train-btn")  # a mouse click leaves the focus on Train: space must still pause, not press it again
     status_has(pg, "running")
     pg.keyboard.press(" ")
     status_has(pg, "paused")

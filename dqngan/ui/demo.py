@@ -122,9 +122,9 @@ def configure_threads() -> None:
     small machines, and everything stalls (50x slower steps on 2 cores). DQNGAN_THREADS overrides.
 
     A short GIL switch interval: torch releases the GIL inside every op, and when an op returns while a request
-    handler runs Python, the trainer waits up to the interval (CPython's default 5 ms) to get it back, hundreds of
-    times per step. With many viewers polling, those waits slow training more than the handlers' CPU does
-    (measured side by side: bench/gil_switch.py).
+    handler runs Python, the trainer waits up to the interval (CPython's default 5 ms) to get it back. Measured side by
+    side (bench/gil_switch.py), it wins little: training beside a handler busy 30 % of the time ran at 0.72x its alone
+    speed with 0.5 ms, 0.68x with 5 ms. Most of the loss is the handlers' own time holding the GIL.
     DQNGAN_SWITCH_INTERVAL (seconds) overrides."""
     n = os.environ.get("DQNGAN_THREADS")
     if n:
@@ -197,9 +197,10 @@ def build_demo(checkpoint: str | Path | None = "auto", preset: str | None = None
         page = lessons.wire(ctx, classroom, train, explore, draw, tabs)
 
         demo.load(page["on_load"], None, page["load_outputs"], api_visibility="undocumented").then(
-            explore["sync"], explore["sync_inputs"], explore["sync_outputs"], api_visibility="undocumented")
+            explore["sync"], explore["sync_inputs"], explore["sync_outputs"], api_visibility="undocumented").then(
+            **explore["buttons"], api_visibility="undocumented")
         explore_item.select(explore["sync"], explore["sync_inputs"], explore["sync_outputs"],
-                            api_visibility="undocumented")
+                            api_visibility="undocumented").then(**explore["buttons"], api_visibility="undocumented")
         models_item.select(models["refresh"], None, [models["listing"]], api_visibility="undocumented")
 
         def show_loaded(request: gr.Request) -> tuple:

@@ -321,6 +321,15 @@ def build(ctx: AppContext) -> dict:
         big, tp, steps, _ = traj_outputs(tr, s, st, _goal(g))
         return (im, qp, text, st, big, tp, *slider_updates(alphas, k), steps)
 
+    @guard(2)
+    def agent_buttons(g: Any, request: gr.Request) -> tuple:
+        """The agent buttons are off while the agent must not act (a goal-only agent without a goal); `info` says
+        why."""
+        ok = goal_refusal(runner_of(request), _goal(g)) is None
+        return gr.update(interactive=ok), gr.update(interactive=ok)
+
+    buttons = dict(fn=agent_buttons, inputs=[goal], outputs=[step_btn, roll_btn], show_progress="hidden", **EX)
+    goal.input(**buttons, api_name="explore_buttons", api_visibility="undocumented")
     seed.submit(restart, [seed, goal], reset_outs, api_name="explore_seed", **EX)
     back.click(restart, [seed, goal], reset_outs, api_name="explore_reset", **EX)
 
@@ -465,4 +474,5 @@ def build(ctx: AppContext) -> dict:
         return (gr.update(choices=choices, value="d1"), gr.update(choices=choices, value=choices[min(1, k - 1)]),
                 *restart(s, g, request))
 
-    return {"sync": sync, "sync_inputs": [seed, goal, state], "sync_outputs": sync_outs, "seed": seed, "goal": goal}
+    return {"sync": sync, "sync_inputs": [seed, goal, state], "sync_outputs": sync_outs, "seed": seed, "goal": goal,
+            "buttons": buttons}
