@@ -3,6 +3,7 @@ the same start (equal-length Φ series from the same Φ, told apart by colour an
 to see, and a goal-only agent (β > 0) refusing to act without a goal while projection still works."""
 
 import json
+import types
 
 import numpy as np
 import pytest
@@ -130,12 +131,17 @@ def test_rollout_beside_a_random_walk_from_the_same_start(client, warned):
 
 
 # ---------------------------------------------------------------------------------------------------- goal-only agent
-def test_goal_only_agent_refuses_without_a_goal_and_works_with_one(client, goal_run, warned, tmp_path):
+def test_goal_only_agent_refuses_without_a_goal_and_works_with_one(app, client, goal_run, warned, tmp_path):
     out = client.predict(3, "none", api_name="/explore_seed")
     assert REFUSAL in out[2].replace("**", "").lower()  # said up front, before any click
-    # ...and the agent buttons are off until a goal is picked (what the page runs on a goal change and tab open)
-    assert [b.get("interactive") for b in client.predict("none", api_name="/explore_buttons")] == [False, False]
-    assert [b.get("interactive") for b in client.predict("3", api_name="/explore_buttons")] == [True, True]
+    # ...and the agent buttons are off until a goal is picked (what the page runs on a goal change and tab open;
+    # gradio_client drops button outputs, so the app's own event is called with this session's request)
+    demo, _ = app
+    (dep,) = [d for d in demo.fns.values() if d.api_name == "explore_buttons"]
+    assert [getattr(o, "elem_id", None) for o in dep.outputs] == ["agent-step-btn", "agent-rollout-btn"]
+    request = types.SimpleNamespace(session_hash=client.session_hash)
+    assert [u.get("interactive") for u in dep.fn("none", request)] == [False, False]
+    assert [u.get("interactive") for u in dep.fn("3", request)] == [True, True]
     assert all(is_skip(o) for o in client.predict(3, "none", *SLIDERS, api_name="/agent_step"))
     job = client.submit(3, "none", *SLIDERS, api_name="/agent_rollout")
     job.result(timeout=30)
