@@ -8,6 +8,7 @@ Pure functions of the run's newest history values: the Train tab's poll embeds t
 from __future__ import annotations
 
 import html
+import json
 import math
 from typing import Any
 
@@ -69,6 +70,12 @@ def narration(v: dict[str, Any]) -> list[tuple[list[str], str]]:
     ]
 
 
+def narration_json(v: dict[str, Any]) -> str:
+    """The narration of one step as JSON for NARRATE_JS: it plays these captions, not whatever the diagram shows by
+    then (a chart refresh may re-render the diagram from an older snapshot while the narration plays)."""
+    return json.dumps([{"nodes": " ".join(nodes), "text": text} for nodes, text in narration(v)])
+
+
 def svg(v: dict[str, Any]) -> str:
     """The diagram with the newest values on its nodes, and its narration as a numbered list (hidden unless the
     slow-motion step plays it, or always shown with reduced motion)."""
@@ -106,7 +113,7 @@ def svg(v: dict[str, Any]) -> str:
 # Plays the narration over the diagram: about a second per sub-step, numbered captions, the active nodes
 # highlighted; the page's "pause narration" toggle and the N key pause / advance; with reduced motion (the
 # system setting or the checkbox) the whole numbered list shows at once instead.
-NARRATE_JS = """(reduced) => {
+NARRATE_JS = """(reduced, script) => {
   const find = () => document.querySelector('#diagram .diagram-box');
   const box = find();
   if (!box) return;
@@ -116,19 +123,21 @@ NARRATE_JS = """(reduced) => {
     box.classList.add('show-all'); window.__narr = null; return;
   }
   box.classList.remove('show-all');
+  let items;
+  try { items = JSON.parse(script || '[]'); } catch (e) { items = []; }
+  if (!items.length) return;
   window.__narr = {i: 0, paused: false};
-  // the diagram may be re-rendered meanwhile (new values): look it up again at every sub-step
+  // the diagram may be re-rendered meanwhile: look its nodes up again at every sub-step
   const show = () => {
     const st = window.__narr, b = find(); if (!st || !b) return;
-    const items = [...b.querySelectorAll('ol.narration li')];
     const caption = b.querySelector('#narration-caption');
     b.querySelectorAll('.node').forEach(n => n.classList.remove('active'));
     if (st.i >= items.length) { caption.textContent = ''; clearInterval(window.__narrTimer); return; }
     const li = items[st.i];
-    for (const id of li.dataset.nodes.split(' ')) {
+    for (const id of li.nodes.split(' ')) {
       const n = b.querySelector('#node-' + id); if (n) n.classList.add('active');
     }
-    caption.textContent = (st.i + 1) + ' / ' + items.length + ' · ' + li.textContent;
+    caption.textContent = (st.i + 1) + ' / ' + items.length + ' · ' + li.text;
     st.i += 1;
   };
   window.__narrShow = show;

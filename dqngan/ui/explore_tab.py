@@ -319,6 +319,7 @@ def build(ctx: AppContext) -> dict:
         im, qp, text, phi = view(tr, s, alphas, st, _goal(g))
         st["path"], st["phis"], st["acts"] = [alphas.tolist()], [phi], []
         big, tp, steps, _ = traj_outputs(tr, s, st, _goal(g))
+        reg.session(request.session_hash or "anon").explore_uid = run.uid
         return (im, qp, text, st, big, tp, *slider_updates(alphas, k), steps)
 
     @guard(2)
@@ -465,14 +466,20 @@ def build(ctx: AppContext) -> dict:
     def sync(s: Any, g: Any, st: dict, request: gr.Request) -> tuple:
         """On load / tab open: if the viewed run changed (or on first visit), match the sliders and map choices to its
         K and redraw from the seed; otherwise keep where the user was."""
-        run = reg.view(request.session_hash or "anon")
-        if st and st.get("uid") == run.uid:
-            return tuple(gr.skip() for _ in sync_outs)
-        tr = run.runner
-        k = latent.directions(tr).shape[0]
-        choices = [f"d{i + 1}" for i in range(k)]
-        return (gr.update(choices=choices, value="d1"), gr.update(choices=choices, value=choices[min(1, k - 1)]),
-                *restart(s, g, request))
+        sid = request.session_hash or "anon"
+        sess, run = reg.session(sid), reg.view(sid)
+        # page load and a tab click both sync; they can overlap on a busy machine. Serialised here, and judged by
+        # what the server last drew, the second one skips instead of redrawing over a slider the user moved since.
+        with sess.explore_lock:
+            if (st and st.get("uid") == run.uid) or sess.explore_uid == run.uid:
+                return tuple(gr.skip() for _ in sync_outs)
+            tr = run.runner
+            k = latent.directions(tr).shape[0]
+            choices = [f"d{i + 1}" for i in range(k)]
+            out = (gr.update(choices=choices, value="d1"),
+                   gr.update(choices=choices, value=choices[min(1, k - 1)]), *restart(s, g, request))
+            sess.explore_uid = run.uid
+            return out
 
     return {"sync": sync, "sync_inputs": [seed, goal, state], "sync_outputs": sync_outs, "seed": seed, "goal": goal,
             "buttons": buttons}

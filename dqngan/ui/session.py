@@ -84,6 +84,8 @@ class Session:
     charts_at: float = 0.0
     chart_seconds: float = 3.0  # how often this viewer's charts redraw while training (the speed control)
     step_delay: float = 0.0  # the speed control's wait after each step of this session's own run
+    explore_uid: int = -1  # the run the Explore tab was last drawn for (see explore_tab.sync)
+    explore_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _notice: str | None = None
     _notice_at: float = 0.0
 

@@ -20,7 +20,7 @@ import numpy as np
 from ..config import LIVE_KEYS, PRESETS, Config
 from . import charts, images, knobs
 from .context import AppContext
-from .diagram import NARRATE_JS, latest_values, svg
+from .diagram import NARRATE_JS, latest_values, narration_json, svg
 from .feedback import UserError, guard, readable, warn
 from .lessons import EXPLAIN, PRESET_INFO
 from .session import Busy, Run, config_core
@@ -321,6 +321,9 @@ def build(ctx: AppContext) -> TrainTab:
                     narr_next = gr.Button("Next sub-step", elem_id="narr-next", size="sm", scale=0, min_width=140)
                     reduced = gr.Checkbox(False, label="no animation: show every sub-step at once", scale=1,
                                           elem_id="reduced-motion")
+                # the narrated step's own captions (only the slow-motion step writes them; see diagram.NARRATE_JS)
+                narr_script = gr.Textbox("", elem_id="narration-script", visible="hidden", interactive=False,
+                                         container=False, show_label=False)
             with gr.Row():
                 q_plot, q_plot_text = _chart_box("q-plot", "**Q-values now** (mean over the probe states)", "q")
                 q_heat, q_heat_text = _chart_box("q-heatmap", "**Q per action over training**", "qheat")
@@ -540,12 +543,14 @@ def build(ctx: AppContext) -> TrainTab:
             run = reg.session(sid).run
             run.runner.wait(timeout=30)
             snap = run.refresh()
-            return finish(sid, [*notes[:-1], "slow motion: one joint step, narrated below"]), diagram_html(snap)
+            vals = latest_values(snap.get("history", {}), snap.get("action_labels", []), snap.get("last_stats"))
+            return (finish(sid, [*notes[:-1], "slow motion: one joint step, narrated below"]), svg(vals),
+                    narration_json(vals))
         except Exception as exc:  # noqa: BLE001 - a readable message, nothing else changes
-            return fail(sid, exc), gr.skip()
+            return fail(sid, exc), gr.skip(), ""
 
-    slowmo_btn.click(slow_motion, [cfg_state, *knob_list], [status, diagram], api_name="slow_motion", **kw).then(
-        None, [reduced], None, js=NARRATE_JS)
+    slowmo_btn.click(slow_motion, [cfg_state, *knob_list], [status, diagram, narr_script], api_name="slow_motion",
+                     **kw).then(None, [reduced, narr_script], None, js=NARRATE_JS)
     narr_pause.click(None, None, None, js="() => { if (window.__narr) window.__narr.paused = !window.__narr.paused; }")
     narr_next.click(None, None, None, js="() => { if (window.__narr) { window.__narr.paused = true; "
                                          "window.__narrShow && window.__narrShow(); } }")
