@@ -15,6 +15,7 @@ from pathlib import Path
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..config import Config, ConfigError, make_config
 from ..data import DataError, ImageData, load_dataset
+from ..process_runner import ProcessRunner
 from ..runner import Runner
 from ..trainer import Trainer
 from .session import Registry, Run
@@ -54,6 +55,7 @@ class AppContext:
     _data_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     max_running: int | None = None
     max_runs: int = 4
+    runner_kind: str = "thread"  # "process": each run trains in a child process (process_runner: no shared GIL)
 
     def __post_init__(self) -> None:
         self.registry = Registry(self._make_base, max_running=self.max_running, max_runs=self.max_runs)
@@ -76,20 +78,31 @@ class AppContext:
                 log.warning("cannot load %s (%s); opening on a fresh model", self.checkpoint, e)
                 self.checkpoint = None
         cfg = make_config(self.preset)
+        if self.runner_kind == "process":
+            return Run(ProcessRunner.fresh(cfg, self.device, with_data=False),
+                       label=f"fresh model ({self.preset} preset)")
         return Run(Runner(Trainer(cfg, device=self.device, data=None)), label=f"fresh model ({self.preset} preset)")
 
     def fresh(self, cfg: Config) -> Run:
         """A new, untrained run; the dataset is loaded now so a bad choice fails here, readably."""
+        if self.runner_kind == "process":
+            self.check_dataset(cfg.dataset)
+            return Run(ProcessRunner.fresh(cfg, self.device), label="fresh model")
         return Run(Runner(Trainer(cfg, device=self.device, data=self.dataset(cfg.dataset))), label="fresh model")
 
     def from_checkpoint(self, path: Path, label: str | None = None, with_data: bool = False,
                         overrides: dict | None = None, new_agent: bool = False) -> Run:
+        label = label or f"checkpoint {self.rel(path)}"
+        if self.runner_kind == "process":  # the child reads the checkpoint and its dataset itself
+            runner = ProcessRunner.from_checkpoint(path, self.device, with_data=with_data, overrides=overrides,
+                                                   new_agent=new_agent)
+            return Run(runner, label=label, source=str(path))
         data = None
         if with_data:  # share the resident dataset instead of each trainer loading its own copy
             from ..checkpoint import read_config
             data = self.dataset(read_config(path).dataset)
         trainer = load_checkpoint(path, device=self.device, data=data, overrides=overrides, new_agent=new_agent)
-        return Run(Runner(trainer), label=label or f"checkpoint {self.rel(path)}", source=str(path))
+        return Run(Runner(trainer), label=label, source=str(path))
 
     def lesson_config(self, lesson: dict) -> Config:
         """The config a lesson starts with (before any change from a share link)."""
@@ -127,9 +140,12 @@ class AppContext:
                                         with_data=True)
         return self.fresh(base.runner.cfg)
 
-    def dataset(self, name: str) -> ImageData:
+    def check_dataset(self, name: str) -> None:
         if name not in DATASETS and not os.environ.get("DQNGAN_ALLOW_FOLDERS"):
             raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+
+    def dataset(self, name: str) -> ImageData:
+        self.check_dataset(name)
         with self._data_lock:
             if name not in self._data:
                 if len(self._data) >= 2:

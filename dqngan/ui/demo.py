@@ -11,6 +11,7 @@ import gradio as gr
 import torch
 
 from ..config import PRESETS
+from ..process_runner import default_kind
 from . import draw_tab, explore_tab, knobs, lessons, models_tab, train_tab
 from .context import AppContext, find_shipped
 
@@ -161,10 +162,11 @@ def launch_kwargs() -> dict[str, Any]:
 
 
 def build_demo(checkpoint: str | Path | None = "auto", preset: str | None = None, device: str = "auto",
-               max_running: int | None = None, max_runs: int = 4, save_root: str | Path | None = None
-               ) -> gr.Blocks:
+               max_running: int | None = None, max_runs: int = 4, save_root: str | Path | None = None,
+               runner: str | None = None) -> gr.Blocks:
     """The whole app. `checkpoint="auto"` opens on the shipped checkpoint if there is one, else a fresh model of
-    `preset` (default: gpu on CUDA, cpu otherwise)."""
+    `preset` (default: gpu on CUDA, cpu otherwise). `runner`: "process" (each run trains in a child process, the
+    default on a CPU) or "thread" (in this process; DQNGAN_RUNNER overrides the default)."""
     configure_threads()
     # Gradio recomputes a pandas summary of up to 10000 past events after every queued event; on 2 cores that
     # steals the training thread's GIL. Summarise rarely and over fewer events (only its monitoring page uses it).
@@ -173,7 +175,8 @@ def build_demo(checkpoint: str | Path | None = "auto", preset: str | None = None
     ck = find_shipped() if checkpoint == "auto" else (Path(checkpoint) if checkpoint else None)
     preset = preset or os.environ.get("DQNGAN_PRESET") or ("gpu" if torch.cuda.is_available() else "cpu")
     max_runs = int(os.environ.get("DQNGAN_MAX_RUNS", max_runs))  # models held in memory at once (idle ones evicted)
-    ctx = AppContext(preset=preset, checkpoint=ck, device=device, max_running=max_running, max_runs=max_runs)
+    ctx = AppContext(preset=preset, checkpoint=ck, device=device, max_running=max_running, max_runs=max_runs,
+                     runner_kind=runner or default_kind())
     if save_root is not None:
         ctx.save_root = Path(save_root)
     ctx.registry.start()
