@@ -301,11 +301,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+TRAINING_PIDS: set[int] = set()  # with DQNGAN_RUNNER=process: the runs' child processes count as the app's memory
+
+
 def rss_mb(pid: int | str = "self") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    total = 0.0
+    for p in [pid, *(sorted(TRAINING_PIDS) if pid == "self" else [])]:
+        try:
+            lines = Path(f"/proc/{p}/status").read_text().splitlines()
+        except OSError:  # a training process that has ended
+            continue
+        total += next((int(line.split()[1]) / 1024 for line in lines if line.startswith("VmRSS:")), 0.0)
+    return total or float("nan")
 
 
 def cpu_busy_s() -> float:
@@ -376,8 +383,17 @@ class Server:
         holder = getattr(self.demo, "state_holder", None)
         if holder is not None:
             d["gradio_sessions"] = len(holder.session_data)
+        for r in self.reg.runs():
+            if getattr(r.runner, "pid", None):
+                TRAINING_PIDS.add(r.runner.pid)
         run = self.run
-        if run is not None:
+        if run is not None and getattr(run.runner, "pid", None):  # a process runner: only what its snapshot shows
+            snap = run.runner.snapshot()
+            d["grids"] = len(snap.get("grids") or [])
+            hist = snap.get("history") or {}
+            d["history_max_len"] = max((len(v["step"]) for v in hist.values() if isinstance(v, dict)), default=0)
+            d["render_cache"] = len(run._memo)
+        elif run is not None:
             with run.runner.model_access() as tr:  # between two training steps
                 series = {k: len(s.steps) for k, s in tr.history.series.items()}
                 d["grids"] = len(tr.grids)
