@@ -187,6 +187,15 @@ class ProcessRunner:
                 continue
             value = pickle.loads(payload)
             fut.set_result(value) if ok else fut.set_exception(value)
+        self._mark_ended()
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for fut in pending.values():
+            if not fut.done():
+                fut.set_exception(ProcessEnded(self._ended))
+
+    def _mark_ended(self) -> str:
+        """Why the process is gone, decided once (by whichever side notices first: the reader or a failed send)."""
         try:
             code = self._proc.wait(5)
         except subprocess.TimeoutExpired:
@@ -194,10 +203,7 @@ class ProcessRunner:
         with self._lock:
             self._ended = self._ended or ("stopped" if self._stopping else
                                           f"the training process ended unexpectedly (exit code {code})")
-            pending, self._pending = self._pending, {}
-        for fut in pending.values():
-            if not fut.done():
-                fut.set_exception(ProcessEnded(self._ended))
+            return self._ended
 
     def _call(self, name: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
         fut: Future = Future()
@@ -208,9 +214,13 @@ class ProcessRunner:
             self._pending[msg_id] = fut
             try:
                 self._conn.send_bytes(pickle.dumps((msg_id, name, args, kwargs)))
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError):
                 self._pending.pop(msg_id, None)
-                raise ProcessEnded(f"the training process is gone ({exc})") from None
+                sent = False
+            else:
+                sent = True
+        if not sent:
+            raise ProcessEnded(self._mark_ended())
         return fut.result(timeout)
 
     def _shutdown(self) -> None:
