@@ -170,3 +170,30 @@ def test_goal_only_agent_refuses_without_a_goal_and_works_with_one(app, client, 
     assert big.shape[0] >= BIG_PX + 30 and big.shape[1] >= 4 * BIG_PX
     assert image_of(steps).shape[0] >= 2 * STEP_PX and len(warned) == 4
 
+
+
+# ---------------------------------------------------------------------------------------------------- an untrained G
+def test_info_says_when_g_still_draws_flat_grey(app, client):
+    """An untrained G draws one grey for every z, so a slider move redraws identical pixels: the info says why
+    nothing visible happens, names the model's step, and stops saying it once training gives G some contrast."""
+    from dqngan.config import make_config
+    from dqngan.runner import Runner
+    from dqngan.trainer import Trainer
+    from dqngan.ui.session import Run
+
+    demo, _ = app
+    run = demo.ctx.registry.own(client.session_hash, lambda: Run(Runner(Trainer(make_config("tiny"), "cpu")),
+                                                                  "untrained test run"))
+    out = client.predict(3, "none", api_name="/explore_seed")
+    moved = client.predict(3, "none", *([4.0] + SLIDERS[1:]), api_name="/explore_render")
+    for o in (out, moved):
+        im = image_of(o[0])
+        assert int(im.max()) - int(im.min()) <= explore_tab.FLAT_LEVELS
+        assert "almost flat grey" in o[2] and "model at training step 0" in o[2]
+    with run.runner.model_access() as t:  # real training, not a doctored G
+        for _ in range(300):
+            t.train_step()
+    out = client.predict(3, "none", api_name="/explore_seed")
+    im = image_of(out[0])
+    assert int(im.max()) - int(im.min()) > explore_tab.FLAT_LEVELS
+    assert "almost flat grey" not in out[2] and "model at training step 300" in out[2]

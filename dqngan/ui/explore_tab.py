@@ -29,6 +29,7 @@ BIG = 6  # before / after frames: 168 px
 STEP_SCALE = 4  # every step's frame: 112 px
 MAX_STEP_FRAMES = 10  # longer episodes show 10 evenly spaced steps (first and last included): fits ~1200 px at 4x
 AGENT_COLOR, WALK_COLOR = "#0072B2", "#E69F00"  # Okabe-Ito blue / orange (colour-blind safe), also told apart by dash
+FLAT_LEVELS = 4  # an image whose pixels span at most this many grey levels (of 255) looks flat
 ROLLOUT_DELAY = 0.35  # seconds between animation frames
 # Explore / Draw inference shares one queue lane: a few at once (they are small), without starving the trainer.
 EX = {"concurrency_id": "explore", "concurrency_limit": 4}
@@ -255,18 +256,22 @@ def build(ctx: AppContext) -> dict:
 
     def view(tr: Any, s: int, alphas: np.ndarray, st: dict, g: int | None, chosen_note: str = "") -> tuple:
         z = latent.z_at(tr, s, alphas)
-        im = images.upscale(latent.image(tr, z)[0], SCALE)
+        pixels = latent.image(tr, z)[0]
+        im = images.upscale(pixels, SCALE)
         q = latent.q_values(tr, z, st["t"], g)[0]
         labels = action_labels(len(alphas))
         phi = float(latent.potential(tr, z, g)[0])
         best = int(np.argmax(q))
         text = (f"**Φ = {phi:.3f}** · |z| = {float(z.norm()):.2f} · episode step t = {st['t']}/{tr.cfg.horizon} · "
-                f"agent would pick **{labels[best]}** (Q = {q[best]:.3f})")
+                f"agent would pick **{labels[best]}** (Q = {q[best]:.3f}) · model at training step {tr.step_count:,}")
         if g is not None and tr.cfg.beta_goal <= 0:
             text += "  \n(β = 0 in this run, so the goal digit changes the agent's input but not Φ)"
         refusal = goal_refusal(tr, g)
         if refusal:
             text += f"  \n⚠️ **{refusal[0].upper() + refusal[1:]}.** The agent buttons wait for a goal."
+        if int(pixels.max()) - int(pixels.min()) <= FLAT_LEVELS:  # early in training G draws one grey for every z
+            text += ("  \nG still draws an almost flat grey image (early training), so the sliders change little you "
+                     "can see yet: watch Φ and the Q bars, or train longer")
         if chosen_note:
             text += "  \n" + chosen_note
         return im, charts.to_plot(charts.q_bar_figure(labels, q)), text, phi
