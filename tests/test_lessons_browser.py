@@ -162,9 +162,9 @@ def test_lesson_1_shows_a_fresh_gan_learning(page, app_url):
             lat.append(time.monotonic() - t0)
     mounts = pg.evaluate("() => window.__mounts")
     print(f"click to status: p50 {statistics.median(lat):.2f} s, max {max(lat):.2f} s; loss chart mounts {mounts}")
-    # generous (CI shares 2 cores with training; bench/click_latency.py measures it): the bug this guards showed
-    # clicks 10-14 s late
-    assert statistics.median(lat) < 4.0 and max(lat) < 8.0, lat
+    # generous (CI shares 2 cores with training and the other test worker; bench/click_latency.py measures it): the
+    # bug this guards showed every click 10-14 s late; one click of eight may hit a busy moment (9.9 s seen once)
+    assert statistics.median(lat) < 4.0 and sorted(lat)[-2] < 8.0, lat
     assert mounts <= 12, mounts  # ~20 s of a 1-second poll: at most every 3 s while running, plus the pauses
 
 
