@@ -26,6 +26,7 @@ import torch  # noqa: E402
 from dqngan import evaluate as ev  # noqa: E402
 from dqngan.checkpoint import load_checkpoint  # noqa: E402
 from dqngan.directions import action_moves  # noqa: E402
+from dqngan.env import no_goal  # noqa: E402
 from dqngan.models import QNetwork  # noqa: E402
 
 
@@ -48,7 +49,7 @@ def gains(ctx: ev.Ctx, z: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
     out = []
     for zc in z.split(chunk):
         cand = torch.cat([zc, (zc.unsqueeze(1) + moves).reshape(-1, zc.shape[1])])
-        p, _ = ev.phi_chunked(ctx, cand, ev._no_goal(cand))
+        p, _ = ev.phi_chunked(ctx, cand, no_goal(cand.shape[0], cand.device))
         out.append(p[len(zc):].view(len(zc), k2) - p[: len(zc), None])
     return torch.cat(out)
 
