@@ -473,7 +473,8 @@ def controller(a: argparse.Namespace) -> dict:
     def sample() -> None:
         la = os.getloadavg()
         traced = {"traced_mb": round(tracemalloc.get_traced_memory()[0] / 2**20, 1)} if tracemalloc.is_tracing() else {}
-        samples.append({"t": round(now(), 1), "rss_mb": round(rss_mb(), 1), "phase": phase["name"],
+        split = {"server_rss_mb": round(rss_mb(os.getpid()), 1)} if TRAINING_PIDS else {}  # the rest: training
+        samples.append({"t": round(now(), 1), "rss_mb": round(rss_mb(), 1), **split, "phase": phase["name"],
                         "step": run.runner.step_count, "load1": la[0], **srv.sizes(), **traced})
 
     def sampler() -> None:
@@ -710,23 +711,29 @@ def plot(res: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    blue, orange, sky, vermilion = "#0072B2", "#E69F00", "#56B4E9", "#D55E00"  # Okabe-Ito: colour-blind safe
     fig, ax = plt.subplots(2, 2, figsize=(12, 7.5))
     s = res["rss_samples"]
     a0 = ax[0, 0]
     for p in res["phases"]:
         if p["kind"] == "load":
-            a0.axvspan(p["t0"] / 60, p["t1"] / 60, color="tab:orange", alpha=0.2, lw=0)
-    a0.plot([x["t"] / 60 for x in s], [x["rss_mb"] for x in s], color="tab:blue")
+            a0.axvspan(p["t0"] / 60, p["t1"] / 60, color=orange, alpha=0.2, lw=0)
+    t = [x["t"] / 60 for x in s]
+    a0.plot(t, [x["rss_mb"] for x in s], color=blue, label="app (server + training process)"
+            if "server_rss_mb" in s[0] else "app")
+    if "server_rss_mb" in s[0]:  # a process runner: the server's part, the rest is the training process
+        a0.plot(t, [x["server_rss_mb"] for x in s], color=vermilion, ls="--", label="server alone")
+        a0.legend(fontsize=8)
     if s[-1]["t"] > 300:
         a0.axvline(5, color="gray", ls=":", lw=1)
-    a0.set(xlabel="minutes since Train", ylabel="server RSS (MB)",
-           title="server memory (shaded: 10 viewers polling)")
-    lo = min(x["rss_mb"] for x in s)
+    a0.set(xlabel="minutes since Train", ylabel="RSS (MB)",
+           title=f"memory (shaded: {res['settings']['viewers']} viewers polling)")
+    lo = min(x.get("server_rss_mb", x["rss_mb"]) for x in s)
     a0.set_ylim(lo - 50, max(x["rss_mb"] for x in s) + 50)
     a1 = ax[0, 1]
     ph = [p for p in res["phases"] if p["kind"] in ("alone", "load")]
     a1.bar(range(len(ph)), [p["steps_per_s"] for p in ph],
-           color=["tab:orange" if p["kind"] == "load" else "tab:blue" for p in ph])
+           color=[orange if p["kind"] == "load" else blue for p in ph])
     a1.set_xticks(range(len(ph)), [p["name"] for p in ph], rotation=45, fontsize=8)
     sp = res["steps_per_s"]
     a1.set(ylabel="training steps/s", title=f"steps/s: alone {sp['alone_median']:.1f} vs viewers "
@@ -736,12 +743,12 @@ def plot(res: dict, path: Path) -> None:
     if polls:
         lo_, hi_ = max(0.5, min(polls)), max(polls)
         bins = [lo_ * (hi_ / lo_) ** (i / 60) for i in range(61)]
-        a2.hist(polls, bins=bins, color="tab:green")
+        a2.hist(polls, bins=bins, color=sky)
         a2.set_xscale("log")
         pl = res["poll_latency"]
-        for q, c in (("p50_ms", "k"), ("p95_ms", "tab:red")):
+        for q, c in (("p50_ms", "k"), ("p95_ms", vermilion)):
             a2.axvline(pl[q], color=c, ls="--", label=f"{q[:3]} {pl[q]} ms")
-        a2.axvline(TARGETS["poll_p95_ms"], color="tab:red", ls=":", label="target p95 200 ms")
+        a2.axvline(TARGETS["poll_p95_ms"], color="k", ls=":", label="target p95 200 ms")
         a2.legend(fontsize=8)
     a2.set(xlabel="/poll latency seen by the viewer (ms, log)", ylabel="polls",
            title=f"poll latency, {len(polls)} polls")

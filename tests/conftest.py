@@ -80,3 +80,40 @@ def make_runner(make_trainer):
     yield make
     for r in made:
         r.stop(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian chromium through Playwright (never `playwright install`), one per test module; skips the
+    module's browser tests where chromium or playwright is missing."""
+    import shutil
+
+    from helpers import CHROMIUM_ARGS
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (run .ci/install-browser.sh)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def context(browser):
+    """One browser context per module: its HTTP cache keeps the app's big JS chunks (Plotly alone is 4.6 MB) after the
+    first page load, as for a teacher's browser; every test still opens a tab (a session) of its own."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(context):
+    """A fresh tab (a session of its own); closing it at the end makes the app stop that session's run (unload)."""
+    from helpers import new_tab
+
+    pg = new_tab(context)
+    yield pg
+    pg.close()

@@ -91,3 +91,13 @@ def launched_app(tmp: Path, checkpoint: Path | None = None) -> Iterator[tuple]:
             os.environ.pop("GRADIO_TEMP_DIR", None)
         else:
             os.environ["GRADIO_TEMP_DIR"] = old_tmp
+
+
+def new_tab(context, timeout: int = 60_000):
+    """A tab in `context`; given the browser, a tab in a fresh context of its own. Tabs that are open together live in
+    separate contexts: Chromium gives a context 6 connections per host, and each app tab holds long-lived streams
+    (with three tabs in one, the share-link test took 71-106 s instead of 37-39 s, most likely waiting for one)."""
+    pg = context.new_page(viewport={"width": 1280, "height": 900}) if hasattr(context, "new_context") \
+        else context.new_page()
+    pg.set_default_timeout(timeout)
+    return pg

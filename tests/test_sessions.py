@@ -18,7 +18,6 @@ import collections
 import concurrent.futures
 import functools
 import os
-import shutil
 import threading
 import time
 import types
@@ -439,20 +438,6 @@ def test_closed_sessions_leave_no_gradio_state(app):
     wait_for(lambda: not any(s in holder.session_data or s in reg._sessions for s in sids), timeout=30,
              what="unload to drop the closed sessions' Gradio state")
     print(f"\n[sessions] 4 closed clients: Gradio state and app sessions gone {time.monotonic() - t0:.2f} s later")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("chromium is not installed (run .ci/install-browser.sh)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
-    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, headless=True, args=args)
-        yield b
-        b.close()
 
 
 def open_tab(app, browser, monkeypatch):
