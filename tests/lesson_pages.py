@@ -9,8 +9,18 @@ TRACES = "(id) => { const d = document.querySelector(`#${id} .js-plotly-plot`); 
 IMG_SRC = "(id) => { const i = document.querySelector(`#${id} img`); return i ? i.getAttribute('src') : null }"
 
 
-def wait_js(pg, expr, arg=None, timeout=TIMEOUT):
-    pg.wait_for_function(expr, arg=arg, timeout=timeout, polling=100)
+def wait_js(pg, expr, arg=None, timeout=TIMEOUT, show=None):
+    """Wait until `expr` is truthy in the page; on a timeout, fail with the status line (and what `show`, a page
+    expression, reads) so a slow CI run says where it was stuck."""
+    try:
+        pg.wait_for_function(expr, arg=arg, timeout=timeout, polling=100)
+    except Exception as exc:
+        if "Timeout" not in type(exc).__name__:
+            raise
+        seen = pg.evaluate(STATUS).replace("\n", " | ")
+        if show:
+            seen += f"; {show}: {pg.evaluate(show)!r}"
+        raise AssertionError(f"waited {timeout / 1000:.0f} s for {expr}; the page shows: {seen}") from None
 
 
 def status_has(pg, text, timeout=TIMEOUT):

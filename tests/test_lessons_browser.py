@@ -106,7 +106,8 @@ def test_lesson_2_fresh_agent_on_the_trained_gan(page, app_url):
     # Q per action over training fills in as the fresh agent learns; the x-axis starts with the lesson (the page
     # showed the shipped model's 31 000-step heatmap before the lesson was picked)
     wait_js(pg, f"() => {{ const t = ({TRACES})('q-heatmap'); return t.length && t[0].x.length >= 3 "
-                "&& t[0].x[0] > 30000 }", timeout=120_000)  # CI's 2 cores also run the browser and the server
+                "&& t[0].x[0] > 30000 }", timeout=120_000,  # CI's 2 cores also run the browser and the server
+            show=f"(({TRACES})('q-heatmap')[0] || {{}}).x")
     assert len(pg.evaluate(TRACES, "q-heatmap")[0]["y"]) == 17
     pg.click("#pause-btn")
     status_has(pg, "paused")
