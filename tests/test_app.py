@@ -392,6 +392,27 @@ def test_lessons_start_their_own_runs(app, client):
         lessons.lesson_named("9")
 
 
+def test_a_repeated_lesson_pick_keeps_the_run_it_set_up(app, client):
+    """The browser can send one dropdown pick twice (Gradio fires `input` on the click and on blur), the second
+    after Train on a busy machine: it must not swap the training run for an idle copy. Picking the lesson again once
+    its run has trained and paused starts the lesson over."""
+    demo, _ = app
+    lesson = "1. What a GAN learns"
+    client.predict(lesson, api_name="/lesson")
+    run = own_run(demo, client)
+    client.predict(lesson, api_name="/lesson")  # the repeat before Train: the same untouched run
+    assert own_run(demo, client) is run
+    assert "running" in client.predict(api_name="/train")
+    out = client.predict(lesson, api_name="/lesson")  # the repeat after Train
+    assert own_run(demo, client) is run and run.running
+    assert "already training" in " ".join(str(o) for o in out)
+    wait_for(lambda: run.runner.step_count > 0, what="a training step")
+    client.predict(api_name="/pause")
+    client.predict(lesson, api_name="/lesson")  # a pick after training: the lesson starts over
+    again = own_run(demo, client)
+    assert again is not run and again.runner.step_count == 0 and again.lesson == lesson
+
+
 def test_config_json_restore_query_and_share_link(app, client):
     from dqngan.ui import lessons
     from dqngan.ui.knobs import recipe_for

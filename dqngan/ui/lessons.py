@@ -245,11 +245,23 @@ def wire(ctx: Any, panel: dict, train: Any, explore: dict, draw: dict, tabs: Any
         """Give the session the lesson's run (replacing its own) and show the lesson's settings."""
         start = LESSONS[name]
         reg.unwatch(sid)
-        run = reg.own(sid, lambda: ctx.lesson_run(start, overrides), replace=True)
+        number = name.split(".")[0]
+        mine = reg.session(sid).run
+        # The browser can send one pick twice (Gradio's dropdown fires `input` on the click and again on blur); on a
+        # busy machine the second arrives after Train. Rebuilding then would swap the training run for an idle copy,
+        # so a repeat pick keeps a run of this lesson that is untouched ("idle") or training.
+        if mine is not None and mine.lesson == name and mine.runner.status in ("idle", "running") and not overrides:
+            run = mine
+            notice = (f"lesson {number} is already training; pause it and pick the lesson again to start it over"
+                      if run.running else None)
+        else:
+            run = reg.own(sid, lambda: ctx.lesson_run(start, overrides), replace=True)
+            run.lesson = name
+            notice = None
         cfg = run.runner.cfg
         start_cfg = ctx.lesson_config(start)  # the recipe is the lesson's own start: the URL's changes are edits
         rec = knobs.recipe_for(start_cfg, start_cfg, start.get("preset"), name)
-        reg.session(sid).notice = f"lesson {name.split('.')[0]} ready: {start['summary']}; " + (
+        reg.session(sid).notice = notice or f"lesson {number} ready: {start['summary']}; " + (
             "open Explore" if start.get("tab") == "explore" else "press Train")
         run.dirty = True
         run.refresh()

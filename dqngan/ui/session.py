@@ -50,6 +50,7 @@ class Run:
     label: str  # where it came from, e.g. "checkpoint checkpoints/mnist" or "fresh model (tiny preset)"
     owner: str | None = None  # session hash; None for the shared base run
     source: str | None = None  # checkpoint directory it was loaded from, if any
+    lesson: str | None = None  # the lesson it was set up for (a repeated pick of that lesson keeps it)
     uid: int = field(default_factory=lambda: next(_ids))
     snap: dict = field(default_factory=dict)
     dirty: bool = True
