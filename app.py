@@ -4,7 +4,8 @@ entry point). All UI code lives in dqngan/ui; this file only composes and launch
 Environment: DQNGAN_MAX_TRAINERS (concurrent training runs; default 1 on CPU, 2 on a GPU), DQNGAN_MAX_RUNS (models
 held in memory, default 4), DQNGAN_STATE_SESSIONS (Gradio sessions kept in memory, default 100), DQNGAN_PRESET
 (fresh-model preset), DQNGAN_THREADS (torch CPU threads; default 1),
-DQNGAN_RUNNER=process (each run trains in a child process, out of the server's GIL; default thread),
+DQNGAN_RUNNER=process|thread (where a run trains: a child process, out of the server's GIL, the default on a CPU;
+or a thread of the server, the default with CUDA),
 DQNGAN_HUB_ENV_TOKEN=1 (let visitors of a public Space push with its HF_TOKEN), GRADIO_SERVER_NAME / _PORT.
 """
 

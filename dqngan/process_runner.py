@@ -383,9 +383,14 @@ class ProcessRunner:
 
 
 def default_kind() -> str:
-    """DQNGAN_RUNNER=process|thread; thread by default. The process runner is new and its class-of-30 effect has not
-    been measured yet (bench/load_test.py with DQNGAN_RUNNER=process): opt in until it has."""
-    kind = os.environ.get("DQNGAN_RUNNER") or "thread"
+    """DQNGAN_RUNNER=process|thread, else process on a CPU-only POSIX machine and thread with CUDA.
+
+    Why a process on a CPU: a CPU step is mostly Python, and in the server's process every request handler's Python
+    holds the GIL the trainer needs (bench/load_test.py, a class of 30 on 2 cores: training at 0.67x its alone speed
+    in a thread, 1.03x in a child process). With CUDA the kernels run outside the GIL and the graphed step stays in
+    the process that captured it."""
+    kind = os.environ.get("DQNGAN_RUNNER") or (
+        "process" if os.name == "posix" and not torch.cuda.is_available() else "thread")
     if kind not in ("process", "thread"):
         raise ValueError(f"DQNGAN_RUNNER must be 'process' or 'thread', not {kind!r}")
     if kind == "process" and os.name != "posix":

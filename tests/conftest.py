@@ -8,6 +8,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The app trains each run in a child process on a CPU (process_runner.default_kind); the suite's apps train in a
+# thread: a child per run imports torch (the whole suite took 400 s instead of 258 s that way, measured), and some
+# tests read a trainer's weights in-process. tests/test_process_runner.py runs the app with real children, and
+# `DQNGAN_RUNNER=process python -m pytest` runs everything that way.
+os.environ.setdefault("DQNGAN_RUNNER", "thread")
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

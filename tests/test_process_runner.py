@@ -91,3 +91,18 @@ def test_the_app_trains_in_a_child_process(tmp_path, monkeypatch):
     finally:
         demo.ctx.registry.close()
         demo.close()
+
+
+def test_default_kind_is_a_process_on_a_cpu_and_a_thread_with_cuda(monkeypatch):
+    from dqngan import process_runner
+
+    monkeypatch.delenv("DQNGAN_RUNNER", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert process_runner.default_kind() == "process"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # CUDA graphs stay in the capturing process
+    assert process_runner.default_kind() == "thread"
+    monkeypatch.setenv("DQNGAN_RUNNER", "process")
+    assert process_runner.default_kind() == "process"
+    monkeypatch.setenv("DQNGAN_RUNNER", "threads")
+    with pytest.raises(ValueError, match="must be 'process' or 'thread'"):
+        process_runner.default_kind()
