@@ -128,6 +128,18 @@ def test_explore_slider_and_agent_step(page, shots):
     wait_js(pg, "() => document.querySelector('#explore-info').innerText.includes('t = 1/')")
     assert "stop" in pg.inner_text("#explore-info") or "moved" in pg.inner_text("#explore-info")
     shots(pg, "explore.png")
+    # after more training, reopening the tab redraws where the user was with the model as it is now
+    moved = pg.input_value("#explore-d1 input[type=range]")
+    pg.get_by_role("tab", name="Train").click()
+    pg.click("#train-btn")
+    wait_js(pg, f"() => !document.querySelector('#status').innerText.includes({step!r} + ' ')"
+                " && document.querySelector('#status').innerText.includes('running')")
+    pg.click("#pause-btn")
+    wait_js(pg, "() => document.querySelector('#status').innerText.includes('paused')")
+    now = pg.inner_text("#status").split("·")[1].strip()
+    pg.get_by_role("tab", name="Explore").click()
+    wait_js(pg, f"() => document.querySelector('#explore-info').innerText.includes('model at training {now}')")
+    assert pg.input_value("#explore-d1 input[type=range]") == moved
 
 
 def test_draw_tab_sketch_projects(page, shots):

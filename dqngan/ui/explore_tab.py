@@ -201,7 +201,7 @@ def build(ctx: AppContext) -> dict:
                 step_btn = gr.Button("agent step ▸", elem_id="agent-step-btn", variant="primary")
                 roll_btn = gr.Button("agent rollout ▶", elem_id="agent-rollout-btn")
         with gr.Column(scale=2):
-            q_plot = gr.Plot(label="agent's Q-value for every action at this z (red = its choice)",
+            q_plot = gr.Plot(label="agent's Q-value for every action at this z (outlined orange = its choice)",
                              elem_id="explore-q-plot")
             with gr.Accordion("explain: what to look for", open=False):
                 gr.Markdown(EXPLAIN["explore"])
@@ -468,16 +468,21 @@ def build(ctx: AppContext) -> dict:
     sync_outs = [dir_a, dir_b, *reset_outs]
 
     @guard(len(sync_outs))
-    def sync(s: Any, g: Any, st: dict, request: gr.Request) -> tuple:
+    def sync(request: gr.Request, s: Any, g: Any, st: dict, *vals: Any) -> tuple:
         """On load / tab open: if the viewed run changed (or on first visit), match the sliders and map choices to its
-        K and redraw from the seed; otherwise keep where the user was."""
+        K and redraw from the seed; otherwise keep where the user was and redraw it with the model as it is now (it
+        may have trained since the last draw)."""
         sid = request.session_hash or "anon"
         sess, run = reg.session(sid), reg.view(sid)
         # page load and a tab click both sync; they can overlap on a busy machine. Serialised here, and judged by
-        # what the server last drew, the second one skips instead of redrawing over a slider the user moved since.
+        # what the server last drew, the second one redraws in place instead of resetting a slider the user moved.
         with sess.explore_lock:
             if (st and st.get("uid") == run.uid) or sess.explore_uid == run.uid:
-                return tuple(gr.skip() for _ in sync_outs)
+                tr = run.runner
+                st = st or new_state(latent.directions(tr).shape[0])
+                im, qp, text, _ = view(tr, _seed(s), alphas_of(vals, st, latent.directions(tr).shape[0]), st,
+                                       _goal(g))
+                return (gr.skip(), gr.skip(), im, qp, text, *(gr.skip() for _ in sync_outs[5:]))
             tr = run.runner
             k = latent.directions(tr).shape[0]
             choices = [f"d{i + 1}" for i in range(k)]
@@ -486,5 +491,5 @@ def build(ctx: AppContext) -> dict:
             sess.explore_uid = run.uid
             return out
 
-    return {"sync": sync, "sync_inputs": [seed, goal, state], "sync_outputs": sync_outs, "seed": seed, "goal": goal,
-            "buttons": buttons}
+    return {"sync": sync, "sync_inputs": [seed, goal, state, *sliders], "sync_outputs": sync_outs, "seed": seed,
+            "goal": goal, "buttons": buttons}
