@@ -219,7 +219,10 @@ class Runner:
                 with self._cv:
                     while self._status != "running" and not self._stop:
                         self._cv.wait()
-                    if self._stop:
+                    if self._stop:  # "stopped" before the thread ends: whoever sees it gone sees it stopped
+                        if self._status != "error":
+                            self._status = "stopped"
+                        self._version += 1
                         return
                     while self._waiting and not self._stop:  # let waiting callers in first
                         self._cv.wait(0.5)
