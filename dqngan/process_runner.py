@@ -137,7 +137,7 @@ class ProcessRunner:
         ours, theirs = socket.socketpair()
         path = os.pathsep.join(filter(None, [PACKAGE_PARENT, os.environ.get("PYTHONPATH")]))
         # glibc gives each thread that allocates its own malloc arena; the child's RPC threads, busy when a class opens
-        # the page, grew it by 80 MB (bench/load_test.py). Two arenas: one for the trainer, one shared by the RPCs.
+        # the page, grew it by 96 MB (bench/load_test.py; +31 MB with two arenas: the trainer's, one for the RPCs).
         env = {"MALLOC_ARENA_MAX": "2", **os.environ, "PYTHONPATH": path}
         self._proc = subprocess.Popen(
             [sys.executable, "-c", f"from dqngan.process_runner import _child_entry; _child_entry({theirs.fileno()})"],

@@ -479,9 +479,9 @@ def build(ctx: AppContext) -> dict:
         with sess.explore_lock:
             if (st and st.get("uid") == run.uid) or sess.explore_uid == run.uid:
                 tr = run.runner
-                st = st or new_state(latent.directions(tr).shape[0])
-                im, qp, text, _ = view(tr, _seed(s), alphas_of(vals, st, latent.directions(tr).shape[0]), st,
-                                       _goal(g))
+                k = latent.directions(tr).shape[0]
+                st = st or new_state(k)
+                im, qp, text, _ = view(tr, _seed(s), alphas_of(vals, st, k), st, _goal(g))
                 return (gr.skip(), gr.skip(), im, qp, text, *(gr.skip() for _ in sync_outs[5:]))
             tr = run.runner
             k = latent.directions(tr).shape[0]
