@@ -91,14 +91,9 @@ def make_runner(make_trainer):
 def browser():
     """Headless Debian chromium through Playwright (never `playwright install`), one per test module; skips the
     module's browser tests where chromium or playwright is missing."""
-    import shutil
+    from helpers import CHROMIUM_ARGS, chromium_or_skip
 
-    from helpers import CHROMIUM_ARGS
-
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("chromium is not installed (run .ci/install-browser.sh)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+    chromium, sync_api = chromium_or_skip()
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         yield b

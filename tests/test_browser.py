@@ -12,10 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import CHROMIUM_ARGS as ARGS
 from helpers import chromium_or_skip, launched_app
 
-CHROMIUM, sync_api = chromium_or_skip()
+chromium_or_skip()
 pytest.importorskip("gradio")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,15 +34,14 @@ def app_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1360, "height": 1100})
-        pg.set_default_timeout(TIMEOUT)
-        pg.goto(app_url + "?preset=tiny&seed=5&agent_every=1")  # a shared link: preset, seed and a knob
-        pg.wait_for_selector("#train-btn")
-        yield pg
-        browser.close()
+def page(app_url, browser):
+    """One tab for the module's tests, in order (train, explore, draw), on a shared link: preset, seed and a knob."""
+    pg = browser.new_page(viewport={"width": 1360, "height": 1100})
+    pg.set_default_timeout(TIMEOUT)
+    pg.goto(app_url + "?preset=tiny&seed=5&agent_every=1")
+    pg.wait_for_selector("#train-btn")
+    yield pg
+    pg.close()
 
 
 @pytest.fixture(scope="module")
