@@ -6,7 +6,8 @@ gradient penalty's double backward), so this follows the pattern of NVlabs' Styl
 parameters are broadcast from rank 0 once, and after each optimizer phase's backward the gradients are averaged
 across ranks explicitly, in one flat buffer. Every rank then takes the same Adam step and the models stay identical,
 while data order, noise, episodes and replay stay per rank (rank-derived random streams). BatchNorm running
-statistics are averaged after each step, so G_ema and D-bar (the reward) are identical everywhere too.
+statistics are averaged after each step (riding in the all-reduce of its last phase's gradients), so G_ema and
+D-bar (the reward) are identical everywhere too.
 
 `torchrun --standalone --nproc-per-node=N -m dqngan train ...` sets RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR
 / MASTER_PORT; `from_env` reads them.
@@ -42,30 +43,27 @@ class Dist:
         return self.rank == 0
 
     @torch.no_grad()
-    def sync_grads(self, params: list[torch.Tensor]) -> None:
-        """Average the gradients of `params` across ranks (one all-reduce of one flat buffer)."""
+    def sync_grads(self, params: list[torch.Tensor], also: list[torch.Tensor] = ()) -> None:
+        """Average the gradients of `params`, and the float tensors `also` (BatchNorm running statistics) in place,
+        across ranks: one all-reduce of one flat buffer. On a CPU every collective costs a round trip, and each one
+        makes the faster rank wait for the slower, so the statistics ride along with the last phase's gradients."""
         params = [p for p in params if p.requires_grad]
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        flat = torch.cat([g.reshape(-1) for g in grads])
-        dist.all_reduce(flat)
-        flat.div_(self.world)
-        offset = 0
-        for p in params:
-            n = p.numel()
-            p.grad = flat[offset:offset + n].view_as(p)
-            offset += n
-
-    @torch.no_grad()
-    def average(self, tensors: list[torch.Tensor]) -> None:
-        """Average float tensors (BatchNorm running statistics) across ranks, in place."""
-        tensors = [t for t in tensors if t.dtype.is_floating_point]
-        if not tensors:
+        also = [t for t in also if t.dtype.is_floating_point]
+        if not params and not also:
             return
-        flat = torch.cat([t.reshape(-1) for t in tensors])
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        flat = torch.cat([t.reshape(-1) for t in (*grads, *also)])
         dist.all_reduce(flat)
         flat.div_(self.world)
-        parts = flat.split([t.numel() for t in tensors])
-        torch._foreach_copy_(tensors, [f.view_as(t) for t, f in zip(tensors, parts)])
+        parts = flat.split([t.numel() for t in (*params, *also)])
+        for p, f in zip(params, parts):
+            p.grad = f.view_as(p)
+        if also:
+            torch._foreach_copy_(also, [f.view_as(t) for t, f in zip(also, parts[len(params):])])
+
+    def average(self, tensors: list[torch.Tensor]) -> None:
+        """Average float tensors across ranks, in place."""
+        self.sync_grads([], also=tensors)
 
     @torch.no_grad()
     def broadcast(self, tensors: list[torch.Tensor], src: int = 0) -> None:

@@ -96,6 +96,7 @@ class Trainer:
         self._graphs: Any = None  # graphs.GraphedSteps, built on first use on CUDA
         if dist is not None:
             self.agent.grad_sync = dist.sync_grads
+            # BatchNorm running statistics, averaged before G_ema and D-bar (the reward) copy them
             self._bn = [b for m in (self.G, self.D) for b in m.buffers() if b.dtype.is_floating_point]
             self.broadcast_models()
             self.env.reset()  # the episodes of this rank, scored with rank 0's networks and directions
@@ -144,29 +145,22 @@ class Trainer:
         it changes is only counters (`_host_state`), so a captured CUDA graph can replay it (see graphs.py)."""
         cfg = self.cfg
         if part == "joint":
-            self._d_steps()
-            if cfg.g_every and step % cfg.g_every == 0:
+            g_turn = bool(cfg.g_every) and step % cfg.g_every == 0
+            self._d_steps(last_phase=not g_turn)
+            if g_turn:
                 self._g_step()
-            self._sync_bn()
             self._ema_g(1.0 - cfg.ema_decay)
             self._polyak_d(cfg.dbar_tau)
             if self._agent_active(step) and step % cfg.agent_every == 0:
                 self._agent_step(eps)
         elif part == "d":
-            self._d_steps()
-            self._sync_bn()
+            self._d_steps(last_phase=True)
             self._polyak_d(cfg.dbar_tau)
         elif part == "g":
             self._g_step()
-            self._sync_bn()
             self._ema_g(1.0 - cfg.ema_decay)
         else:
             self._agent_step(eps)
-
-    def _sync_bn(self) -> None:
-        """Average BatchNorm running statistics across ranks, before G_ema and D-bar (the reward) copy them."""
-        if self.dist is not None:
-            self.dist.average(self._bn)
 
     def broadcast_models(self) -> None:
         """Rank 0's networks, directions and probe noise on every rank (at start and after a resume)."""
@@ -227,11 +221,12 @@ class Trainer:
         step = self.step_count if step is None else step
         return self.cfg.agent_every > 0 and step >= self.cfg.agent_start
 
-    def _d_steps(self) -> None:
-        """n_critic D updates on real digits vs G's fakes (a refined_frac of them agent-refined)."""
+    def _d_steps(self, last_phase: bool = False) -> None:
+        """n_critic D updates on real digits vs G's fakes (a refined_frac of them agent-refined). `last_phase`: no
+        G step follows in this iteration, so the last D update's all-reduce carries the BatchNorm statistics."""
         cfg, dev, bs = self.cfg, self.device, self.cfg.batch_size
         n_ref = int(round(cfg.refined_frac * bs)) if self._agent_active() else 0
-        for _ in range(cfg.n_critic):
+        for i in range(cfg.n_critic):
             real = self.sampler.next(bs)
             z = self._randn(bs)
             if n_ref:  # D also sees what the agent makes, so it can't stay fooled (once any episode has ended)
@@ -251,8 +246,9 @@ class Trainer:
                 loss_d = loss_d + cfg.gp_weight * losses.gradient_penalty(self.D, real, fake, self.gen)
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
-            if self.dist is not None:
-                self.dist.sync_grads(list(self.D.parameters()))
+            if self.dist is not None:  # with the BatchNorm statistics (G's and D's) after the iteration's last forward
+                last = last_phase and i == cfg.n_critic - 1
+                self.dist.sync_grads(list(self.D.parameters()), also=self._bn if last else [])
             self.opt_d.step()
         d_fake = d_fake.detach()
         self._add("d_loss", loss_d.detach())
@@ -271,8 +267,8 @@ class Trainer:
             loss_g = losses.g_loss(cfg.loss, self.D(self.G(z)).float())
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
-        if self.dist is not None:
-            self.dist.sync_grads(list(self.G.parameters()))
+        if self.dist is not None:  # G's step ends its iteration's GAN work: the BatchNorm statistics ride along
+            self.dist.sync_grads(list(self.G.parameters()), also=self._bn)
         self.opt_g.step()
         self._add("g_loss", loss_g.detach())
 

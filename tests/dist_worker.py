@@ -45,6 +45,14 @@ def main(out: str) -> None:
     result["models_identical"] = all(torch.equal(models[0], m) for m in models[1:])
     result["episodes_differ"] = not torch.equal(episodes[0], episodes[1])
     result["steps"] = t.step_count
+    # 1b. the BatchNorm statistics ride in the last phase's all-reduce: D's when G skips a turn (g_every=2, two D
+    # updates per step) and in the step modes, G's otherwise; each path must leave the ranks identical
+    s = Trainer(make_config("tiny", {"grid_every": 1000, "n_critic": 2, "g_every": 2}), dev, data=data, dist=d)
+    assert s.run(steps=5)
+    for part in ("d", "g", "agent", "d"):
+        s.train_step(part)
+    models = gathered(flat(s.modules().values()), d.world)
+    result["models_identical_step_modes"] = all(torch.equal(models[0], m) for m in models[1:])
     # 2. one averaged gradient = the gradient of the union batch in one process (no BatchNorm: d_norm none)
     u = Trainer(make_config("tiny", {"d_norm": "none", "loss": "hinge"}), dev, data=data, dist=d)
     real, z = u.sampler.next(16), u._randn(16)

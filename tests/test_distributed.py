@@ -34,6 +34,7 @@ def test_ranks_keep_identical_models_and_average_gradients(tmp_path):
     r = json.loads(out.read_text())
     assert r["world"] == 2 and r["steps"] == 12
     assert r["models_identical"]  # parameters and BatchNorm statistics, after 12 joint steps with the agent
+    assert r["models_identical_step_modes"]  # G skipping turns, two D updates per step, Step D / G / agent
     assert r["episodes_differ"]  # each rank has its own random stream
     assert r["grad_max_abs_diff"] <= 1e-6 * max(1.0, r["grad_norm"])
     assert r["resume_exact_all_ranks"]  # bit-exact resume with the same number of processes, rank 1's state too
