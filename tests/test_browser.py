@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 from helpers import chromium_or_skip, launched_app
+from lesson_pages import TIMEOUT, wait_js
 
 chromium_or_skip()
 pytest.importorskip("gradio")
 
 ROOT = Path(__file__).resolve().parent.parent
-TIMEOUT = 60_000  # ms; the first load fetches big JS chunks (Plotly alone is 4.6 MB)
 
 PLOT_X_LEN = """(id) => { const d = document.querySelector(`#${id} .js-plotly-plot`);
   return d && d.data && d.data.length ? Math.max(...d.data.map(t => (t.x || []).length)) : 0 }"""
@@ -55,10 +55,6 @@ def shots(tmp_path_factory):
         for d in dirs:
             pg.screenshot(path=str(d / name), **kw)
     return save
-
-
-def wait_js(pg, expr, arg=None, timeout=TIMEOUT):
-    pg.wait_for_function(expr, arg=arg, timeout=timeout, polling=250)
 
 
 def test_train_updates_charts_and_grid_then_pause(page, shots):
