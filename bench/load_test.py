@@ -474,6 +474,7 @@ def controller(a: argparse.Namespace) -> dict:
         la = os.getloadavg()
         traced = {"traced_mb": round(tracemalloc.get_traced_memory()[0] / 2**20, 1)} if tracemalloc.is_tracing() else {}
         split = {"server_rss_mb": round(rss_mb(os.getpid()), 1)} if TRAINING_PIDS else {}  # the rest: training
+        split["server_threads"] = threading.active_count()
         samples.append({"t": round(now(), 1), "rss_mb": round(rss_mb(), 1), **split, "phase": phase["name"],
                         "step": run.runner.step_count, "load1": la[0], **srv.sizes(), **traced})
 
@@ -632,6 +633,24 @@ def summarize(a, srv, phases, views, samples, load_start, load_end, end_sizes, s
         slope = sum((x["t"] - tm) * (x["rss_mb"] - rm) for x in tail) / sum((x["t"] - tm) ** 2 for x in tail)
         tail_fit = {"from_t": tail[0]["t"], "to_t": tail[-1]["t"], "rss_min_mb": min(x["rss_mb"] for x in tail),
                     "rss_max_mb": max(x["rss_mb"] for x in tail), "slope_mb_per_hour": round(slope * 3600, 1)}
+    # What a class leaves behind, robust to the training's own swings (FID every fid_every steps allocates ~50 MB
+    # and frees it; a single sample lands anywhere in that cycle): the median RSS of the alone phase after each load
+    # phase minus that of the alone phase before it, for the whole app and for the server alone.
+    def phase_median(name: str, key: str) -> float | None:
+        p = next((q for q in phases if q["name"] == name), None)
+        xs = [x[key] for x in samples if p and p["t0"] <= x["t"] <= p["t1"] and key in x]
+        return statistics.median(xs) if xs else None
+
+    left_behind = []
+    for p in loads:
+        k = int(p["name"][4:])
+        row = {"load": p["name"], "samples": [sum(1 for x in samples if q["t0"] <= x["t"] <= q["t1"])
+                                              for q in phases if q["name"] in (f"alone{k}", f"alone{k + 1}")]}
+        for key, out in (("rss_mb", "growth_mb"), ("server_rss_mb", "server_growth_mb")):
+            before, after = phase_median(f"alone{k}", key), phase_median(f"alone{k + 1}", key)
+            if before is not None and after is not None:
+                row[out] = round(after - before, 1)
+        left_behind.append(row)
     res = {
         "command": "python bench/load_test.py " + " ".join(sys.argv[1:]),
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -655,7 +674,8 @@ def summarize(a, srv, phases, views, samples, load_start, load_end, end_sizes, s
         "load_section": {"start": load_start, "end": load_end,
                          "rss_growth_mb": round(load_end["rss_mb"] - load_start["rss_mb"], 1),
                          "rss_max_mb": max([s["rss_mb"] for s in samples if load_start["t"] <= s["t"] <= load_end["t"]],
-                                           default=load_end["rss_mb"])},
+                                           default=load_end["rss_mb"]),
+                         "left_behind": left_behind},
         "memory": {"rss_start_mb": samples[0]["rss_mb"], "rss_at_5min_mb": at5["rss_mb"], "t_5min": at5["t"],
                    "rss_end_mb": samples[-1]["rss_mb"], "t_end": samples[-1]["t"],
                    "rss_max_mb": max(s["rss_mb"] for s in samples),
@@ -690,6 +710,13 @@ def report(res: dict) -> None:
          f"({m['growth_5min_to_end_mb']:+.0f} MB, max {m['rss_max_after_5min_mb']:.0f})",
          f"< {TARGETS['flat_rss_growth_mb']:.0f} MB", ok[res["pass"]["flat_rss"]]),
     ]
+    for lb in ls.get("left_behind", []):
+        if "growth_mb" in lb:
+            server = f", server {lb['server_growth_mb']:+.0f} MB" if "server_growth_mb" in lb else ""
+            rows.append((f"RSS left by {lb['load']} (alone medians)", f"{lb['growth_mb']:+.0f} MB{server} "
+                         f"({lb['samples'][0]} / {lb['samples'][-1]} samples)",
+                         f"< {TARGETS['load_rss_growth_mb']:.0f} MB",
+                         ok[lb["growth_mb"] < TARGETS["load_rss_growth_mb"]]))
     w = max(len(r[0]) for r in rows)
     for r in rows:
         print(f"{r[0]:<{w}}  {r[1]:<60}  {r[2]:<10}  {r[3]}")
