@@ -74,7 +74,10 @@ def main() -> None:
         time.sleep(5)
         students = [Client(url, verbose=False, download_files=False)
                     for _ in tqdm(range(a.students), desc="students connect", unit="tab")]
-        result: dict = {"students": a.students, "teacher_status": t_status.splitlines()[0], "rounds": {}}
+        result: dict = {"command": "python bench/class_clicks.py " + " ".join(sys.argv[1:]),
+                        "when": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count(),
+                        "runner": type(run.runner).__name__, "students": a.students,
+                        "teacher_status": t_status.splitlines()[0], "rounds": {}}
         for name, call in (("train", lambda c: c.predict(api_name="/train")),
                            ("pause", lambda c: c.predict(api_name="/pause")),
                            ("step", lambda c: c.predict(3, api_name="/step")),

@@ -283,6 +283,49 @@ def test_a_run_taken_away_before_its_click_starts_it_never_trains(mnist, tiny_cf
     wait_for(lambda: not trainer_threads(), what="every trainer to stop")
 
 
+def test_simultaneous_new_runs_count_the_ones_still_being_built(mnist, tiny_cfg):
+    """Six sessions ask for a run of their own at the same instant (a class pressing Reset) with two model slots:
+    only two models are built; the other four are told the slots are being loaded, at once, instead of each
+    building a model (with the process runner a 400 MB process each: 30 Resets once held 30 of them)."""
+    from dqngan.runner import Runner
+    from dqngan.trainer import Trainer
+
+    release, entered = threading.Event(), threading.Semaphore(0)
+
+    def make():  # a real model, built only once the test has seen every request arrive
+        entered.release()
+        assert release.wait(60)
+        return Run(Runner(Trainer(tiny_cfg, "cpu", data=mnist)), label="test")
+
+    reg = Registry(make, max_running=1, max_runs=2)
+    gate = threading.Barrier(6)
+    outcome: dict[str, object] = {}
+
+    def ask(sid: str) -> None:
+        gate.wait()
+        try:
+            outcome[sid] = reg.own(sid, make)
+        except Busy as exc:
+            outcome[sid] = exc
+
+    threads = [threading.Thread(target=ask, args=(f"s{i}",)) for i in range(6)]
+    try:
+        for t in threads:
+            t.start()
+        assert entered.acquire(timeout=30) and entered.acquire(timeout=30)  # two builds under way ...
+        wait_for(lambda: len(outcome) == 4, what="the other four answers")  # ... and four answered meanwhile
+        refused = [str(v) for v in outcome.values()]
+        assert all("being loaded for other visitors" in m for m in refused), refused
+        release.set()
+        for t in threads:
+            t.join(60)
+        built = [v for v in outcome.values() if isinstance(v, Run)]
+        assert len(built) == 2 and len(reg.runs()) == 2 and not entered.acquire(timeout=0)
+    finally:
+        release.set()
+        reg.close()
+
+
 # ---------------------------------------------------------------------------------------------------- isolation
 def test_one_session_cannot_pause_step_reset_or_save_another(app, connect, set_cap):
     demo, _ = app

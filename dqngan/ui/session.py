@@ -114,6 +114,7 @@ class Registry:
         self._make_base = make_base
         self._base: Run | None = None
         self._sessions: dict[str, Session] = {}
+        self._building: set[str] = set()  # sessions whose new run is being built (see _make_room)
         self._lock = threading.RLock()
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
@@ -198,9 +199,16 @@ class Registry:
             s = self.session(sid)
             if s.run is not None and not replace:
                 return s.run
-            if s.run is None:
+            new_slot = s.run is None
+            if new_slot:
                 self._make_room(sid)
-        run = make()  # outside the lock: building a model can take a moment
+                self._building.add(sid)
+        try:
+            run = make()  # outside the lock: building a model can take a moment
+        finally:
+            if new_slot:
+                with self._lock:
+                    self._building.discard(sid)
         run.owner = sid
         run.refresh()
         with self._lock:
@@ -212,12 +220,17 @@ class Registry:
         return run
 
     def _make_room(self, sid: str) -> None:
+        """Free a model slot for `sid`'s new run, counting the runs other sessions are still building: 30 clicks
+        at once must not each build a model (with the process runner, a 400 MB process each) before any counts."""
         held = [(s.last_seen, k, s) for k, s in self._sessions.items() if s.run is not None and k != sid]
-        if len(held) < self.max_runs:
+        building = len(self._building - {sid})
+        if len(held) + building < self.max_runs:
             return
         idle = sorted((t, k, s) for t, k, s in held if not s.run.running)
         if not idle:
-            raise Busy(f"busy: all {self.max_runs} model slots are training; watch a run or try again later")
+            loading = f", {building} of them being loaded for other visitors" if building else ""
+            raise Busy(f"busy: all {self.max_runs} model slots are in use{loading}; watch a run or try again in a "
+                       "moment")
         _, k, s = idle[0]
         log.info("evicting the idle run of session %s to make room", k[:8])
         run, s.run = s.run, None
