@@ -22,6 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 PLOT_X_LEN = """(id) => { const d = document.querySelector(`#${id} .js-plotly-plot`);
   return d && d.data && d.data.length ? Math.max(...d.data.map(t => (t.x || []).length)) : 0 }"""
+# the newest step drawn: the charts thin long histories to a fixed number of points, so their length stops growing
+PLOT_LAST_X = """(id) => { const d = document.querySelector(`#${id} .js-plotly-plot`);
+  return d && d.data && d.data.length ? Math.max(...d.data.map(t => (t.x && t.x.length ? t.x[t.x.length - 1] : -1)))
+  : -1 }"""
 PLOT_LAST_Y = """(id) => { const d = document.querySelector(`#${id} .js-plotly-plot`);
   if (!d || !d.data || !d.data.length) return null; const t = d.data[d.data.length - 1]; return t.y[t.y.length - 1] }"""
 IMG_SRC = "(id) => { const i = document.querySelector(`#${id} img`); return i ? i.getAttribute('src') : null }"
@@ -66,8 +70,8 @@ def test_train_updates_charts_and_grid_then_pause(page, shots):
     wait_js(pg, "() => document.querySelector('#status').innerText.includes('running')")
     # the poll delivers charts with real traces, then they grow as training goes on
     wait_js(pg, f"() => ({PLOT_X_LEN})('loss-plot') >= 3")
-    first_len = pg.evaluate(PLOT_X_LEN, "loss-plot")
-    wait_js(pg, f"() => ({PLOT_X_LEN})('loss-plot') > {first_len}")
+    first_x = pg.evaluate(PLOT_LAST_X, "loss-plot")
+    wait_js(pg, f"() => ({PLOT_LAST_X})('loss-plot') > {first_x}")
     names = pg.evaluate("() => document.querySelector('#loss-plot .js-plotly-plot').data.map(t => t.name)")
     assert "D loss" in names and "G loss" in names
     assert pg.evaluate(PLOT_LAST_Y, "reward-plot") is not None
@@ -85,12 +89,12 @@ def test_train_updates_charts_and_grid_then_pause(page, shots):
     pg.click("#pause-btn")
     wait_js(pg, "() => document.querySelector('#status').innerText.includes('paused')")
     # the charts catch up with the last steps (on a busy machine that takes a few polls), then stay still
-    wait_js(pg, f"""() => {{ const n = ({PLOT_X_LEN})('loss-plot'), w = window.__still || (window.__still = {{n: -1}});
+    wait_js(pg, f"""() => {{ const n = ({PLOT_LAST_X})('loss-plot'), w = window.__still || (window.__still = {{n: -1}});
       if (n !== w.n) {{ w.n = n; w.t = Date.now(); return false }} return Date.now() - w.t > 3000 }}""")
-    n = pg.evaluate(PLOT_X_LEN, "loss-plot")
+    n = pg.evaluate(PLOT_LAST_X, "loss-plot")
     step = pg.inner_text("#status")
     time.sleep(2.5)  # two more polls: nothing changes while paused
-    assert pg.evaluate(PLOT_X_LEN, "loss-plot") == n and pg.inner_text("#status").split("·")[1] == step.split("·")[1]
+    assert pg.evaluate(PLOT_LAST_X, "loss-plot") == n and pg.inner_text("#status").split("·")[1] == step.split("·")[1]
     assert not pg.is_disabled("#knob-width input[type=range]")
 
 
