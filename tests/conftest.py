@@ -22,6 +22,17 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
+# Longest files first, so the two xdist workers (one file at a time each, pyproject's addopts) finish together: left
+# to itself xdist sends the files with the most tests first, which put these few-but-long browser files at the end,
+# one worker running them alone. Seconds per file on a fresh 2-core clone (`--durations=0`), for the order only.
+FILE_SECONDS = {"test_lessons_browser.py": 105, "test_teaching_browser.py": 50, "test_sessions.py": 47,
+                "test_browser.py": 45, "test_distributed.py": 29, "test_app.py": 17, "test_faults.py": 16,
+                "test_process_runner.py": 14, "test_cli.py": 13, "test_explore_draw.py": 13, "test_trainer.py": 12}
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: -FILE_SECONDS.get(item.path.name, 0))  # stable: each file keeps its own order
+
 
 @pytest.fixture(scope="session")
 def mnist():
