@@ -140,9 +140,11 @@ def configure_threads() -> None:
 def cap_malloc_arenas(n: int = MALLOC_ARENAS) -> bool:
     """Cap glibc's malloc arenas for the threads created from now on (Gradio's worker threads, the runs' threads).
     glibc gives each thread that allocates under contention an arena of its own, up to 8 per core, and keeps what
-    was freed there for that arena's reuse: a class opening the page at once leaves memory in many arenas (in
-    bench/load_test.py with 30 viewers the server kept 54 MB instead of 68-78 MB). MALLOC_ARENA_MAX, read by glibc
-    at start, wins. Returns whether the cap was set (False off glibc)."""
+    was freed there for that arena's reuse: a class opening the page at once can leave memory in many arenas. The
+    training child has MALLOC_ARENA_MAX=2 (process_runner) for the same reason, where it was measured to matter;
+    here the gain is within bench/load_test.py's noise (a class of 30 left the server +54 MB with it vs +68 / +78
+    MB without in 5-minute runs, +68 MB with it in a 10-minute run). MALLOC_ARENA_MAX, read by glibc at start,
+    wins. Returns whether the cap was set (False off glibc)."""
     if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
         return False
     try:
