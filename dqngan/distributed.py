@@ -16,6 +16,7 @@ D-bar (the reward) are identical everywhere too.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -43,7 +44,7 @@ class Dist:
         return self.rank == 0
 
     @torch.no_grad()
-    def sync_grads(self, params: list[torch.Tensor], also: list[torch.Tensor] = ()) -> None:
+    def sync_grads(self, params: list[torch.Tensor], also: Sequence[torch.Tensor] = ()) -> None:
         """Average the gradients of `params`, and the float tensors `also` (BatchNorm running statistics) in place,
         across ranks: one all-reduce of one flat buffer. On a CPU every collective costs a round trip, and each one
         makes the faster rank wait for the slower, so the statistics ride along with the last phase's gradients."""
@@ -60,10 +61,6 @@ class Dist:
             p.grad = f.view_as(p)
         if also:
             torch._foreach_copy_(also, [f.view_as(t) for t, f in zip(also, parts[len(params):])])
-
-    def average(self, tensors: list[torch.Tensor]) -> None:
-        """Average float tensors across ranks, in place."""
-        self.sync_grads([], also=tensors)
 
     @torch.no_grad()
     def broadcast(self, tensors: list[torch.Tensor], src: int = 0) -> None:
