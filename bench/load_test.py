@@ -636,20 +636,19 @@ def summarize(a, srv, phases, views, samples, load_start, load_end, end_sizes, s
     # What a class leaves behind, robust to the training's own swings (FID every fid_every steps allocates ~50 MB
     # and frees it; a single sample lands anywhere in that cycle): the median RSS of the alone phase after each load
     # phase minus that of the alone phase before it, for the whole app and for the server alone.
-    def phase_median(name: str, key: str) -> float | None:
+    def in_phase(name: str, key: str) -> list[float]:
         p = next((q for q in phases if q["name"] == name), None)
-        xs = [x[key] for x in samples if p and p["t0"] <= x["t"] <= p["t1"] and key in x]
-        return statistics.median(xs) if xs else None
+        return [x[key] for x in samples if p and p["t0"] <= x["t"] <= p["t1"] and key in x]
 
     left_behind = []
     for p in loads:
         k = int(p["name"][4:])
-        row = {"load": p["name"], "samples": [sum(1 for x in samples if q["t0"] <= x["t"] <= q["t1"])
-                                              for q in phases if q["name"] in (f"alone{k}", f"alone{k + 1}")]}
+        before, after = f"alone{k}", f"alone{k + 1}"
+        row = {"load": p["name"], "samples": [len(in_phase(before, "rss_mb")), len(in_phase(after, "rss_mb"))]}
         for key, out in (("rss_mb", "growth_mb"), ("server_rss_mb", "server_growth_mb")):
-            before, after = phase_median(f"alone{k}", key), phase_median(f"alone{k + 1}", key)
-            if before is not None and after is not None:
-                row[out] = round(after - before, 1)
+            xs, ys = in_phase(before, key), in_phase(after, key)
+            if xs and ys:
+                row[out] = round(statistics.median(ys) - statistics.median(xs), 1)
         left_behind.append(row)
     res = {
         "command": "python bench/load_test.py " + " ".join(sys.argv[1:]),
